@@ -1,0 +1,16 @@
+"""Test settings: only test knobs differ from production settings."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-for-the-test-suite-only")
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+
+from config.settings import *  # noqa: F403
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
+# Every check sees the file's current state: tests replace databases and expect the change.
+GEOIP_RELOAD_CHECK_INTERVAL = 0.0

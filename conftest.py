@@ -1,0 +1,219 @@
+"""Shared fixtures: the PostGIS tables, generated GeoIP databases, a local DNS server and a live
+gunicorn, all real, all on this machine."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from lookups import resolver as resolver_module
+from lookups.tests.dns_server import LocalDNSServer
+from lookups.tests.geoip_data import BERLIN_IP, LONDON_IP, UNKNOWN_PUBLIC_IP, build_city_database
+
+BASE_DIR = Path(__file__).resolve().parent
+TZ_WORLD_SQL = BASE_DIR / "timezones" / "sql" / "tz_world.sql"
+
+DNS_RECORDS = {
+    "london.example.com": [LONDON_IP],
+    "dual.example.com": [LONDON_IP, BERLIN_IP],
+    "v6only.example.com": [BERLIN_IP],
+    "mixed.example.com": ["10.0.0.5", "fd00::5", LONDON_IP],
+    "internal.example.com": ["10.1.2.3", "fd00::1", "127.0.0.1"],
+    "unknown.example.com": [UNKNOWN_PUBLIC_IP],
+    "xn--bcher-kva.example": [BERLIN_IP],  # bücher.example
+}
+
+# A box over Sweden (lon 11..24, lat 55..69) with a hole over Lake Vättern's north end, and
+# a box over Great Britain: enough polygons for the time-zone fallback's known answers.
+TEST_POLYGONS = [
+    (
+        "Europe/Stockholm",
+        "MULTIPOLYGON(((11 55,24 55,24 69,11 69,11 55),(14.2 58.6,14.8 58.6,14.8 58.9,14.2 58.9,14.2 58.6)))",
+    ),
+    ("Europe/London", "MULTIPOLYGON(((-8 49.9,2 49.9,2 59,-8 59,-8 49.9)))"),
+]
+
+
+def create_tz_world(cursor, polygons=TEST_POLYGONS) -> None:
+    """Create tz_world from the schema file and fill it with `polygons` (tzid, WKT)."""
+    cursor.execute(TZ_WORLD_SQL.read_text())
+    cursor.execute("TRUNCATE tz_world")
+    for tzid, wkt in polygons:
+        cursor.execute(
+            "INSERT INTO tz_world (tzid, geom) VALUES (%s, ST_GeomFromText(%s, 4326))", [tzid, wkt]
+        )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        create_tz_world(cursor)
+
+
+@pytest.fixture(scope="session")
+def dns_server():
+    server = LocalDNSServer(DNS_RECORDS).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def local_dns(settings, dns_server):
+    """No test ever asks the outside world's DNS: the default resolver asks ours."""
+    settings.DNS_NAMESERVERS = [dns_server.address]
+    settings.DNS_TIMEOUT = 1.0
+    resolver_module._default_resolver = None
+    yield dns_server
+    resolver_module._default_resolver = None
+
+
+@pytest.fixture(autouse=True)
+def _no_throttling(settings, request):
+    """Rate limits off unless a test asks for them (marker: throttled)."""
+    if request.node.get_closest_marker("throttled") is None:
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {"anon": None},
+        }
+
+
+@pytest.fixture
+def geoip_dir(tmp_path, settings) -> Path:
+    """An empty GeoIP folder that the service reads from."""
+    directory = tmp_path / "geoip"
+    directory.mkdir()
+    settings.GEOIP_PATH = directory
+    settings.GEOIP_CITY = "GeoLite2-City.mmdb"
+    return directory
+
+
+@pytest.fixture
+def city_database(geoip_dir) -> Path:
+    """The known test City database, installed where the service reads it."""
+    return build_city_database(geoip_dir / "GeoLite2-City.mmdb")
+
+
+# --- A live gunicorn --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory) -> Path:
+    """Static files collected once, as the production image does at build time."""
+    root = tmp_path_factory.mktemp("static")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_STATIC_ROOT": str(root),
+        "DJANGO_SECRET_KEY": "collectstatic-only",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+    )
+    return root
+
+
+class LiveServer:
+    def __init__(self, url: str, process: subprocess.Popen, log: Path):
+        self.url, self.process, self.log = url, process, log
+
+    def get(self, path: str, headers: dict | None = None, timeout: float = 10):
+        """(status, headers, body bytes) of a GET, errors included."""
+        request = urllib.request.Request(self.url + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read()
+
+
+@contextlib.contextmanager
+def run_gunicorn(*, env: dict[str, str], tmp_path: Path, workers: int = 2):
+    """Start gunicorn with the production settings and the repository's config file."""
+    port = free_port()
+    log = tmp_path / f"gunicorn-{port}.log"
+    full_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": "live-test-secret-key-not-for-production-0123456789",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": str(workers),
+        "GUNICORN_ACCESS_LOG": "",
+        "GEOIP_RELOAD_CHECK_INTERVAL": "0",
+        **env,
+    }
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py"],
+            cwd=BASE_DIR,
+            env=full_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", process, log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited:\n{log.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}") from None
+                time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def live_environment(*, geoip_dir: Path, dns_server: LocalDNSServer, static_root: Path) -> dict[str, str]:
+    db = settings.DATABASES["default"]
+    return {
+        "DATABASE_URL": f"postgis://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "GEOIP_PATH": str(geoip_dir),
+        "GEOIP_CITY": "GeoLite2-City.mmdb",
+        "DNS_NAMESERVERS": dns_server.address,
+        "DNS_TIMEOUT": "1",
+        "DJANGO_STATIC_ROOT": str(static_root),
+        "API_THROTTLE_RATE": "",
+    }
+
+
+@pytest.fixture(scope="session")
+def live_geoip_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("live-geoip")
+    build_city_database(directory / "GeoLite2-City.mmdb")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def gunicorn_server(
+    django_db_setup, django_db_blocker, live_geoip_dir, dns_server, collected_static, tmp_path_factory
+):
+    """A gunicorn serving the test database and the known GeoIP database, shared by a session."""
+    env = live_environment(geoip_dir=live_geoip_dir, dns_server=dns_server, static_root=collected_static)
+    with run_gunicorn(env=env, tmp_path=tmp_path_factory.mktemp("gunicorn")) as server:
+        yield server

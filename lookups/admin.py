@@ -1,0 +1,33 @@
+"""The lookup history in the admin: read only, for staff."""
+
+from django.contrib import admin
+
+from lookups.models import Lookup
+
+
+@admin.register(Lookup)
+class LookupAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "query",
+        "ip_address",
+        "country_code",
+        "city",
+        "time_zone",
+        "time_zone_source",
+        "channel",
+        "outcome",
+    )
+    list_filter = ("channel", "outcome", "time_zone_source")
+    search_fields = ("query", "=ip_address", "city")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

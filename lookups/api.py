@@ -1,0 +1,139 @@
+"""The JSON API: thin DRF views over lookups.services, and the one exception handler."""
+
+import logging
+from http import HTTPStatus
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lookups import services
+from lookups.clients import accepted_languages, choose_language, client_address
+from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, LookupFailed
+from lookups.models import Channel
+from lookups.serializers import (
+    BatchInputSerializer,
+    BatchOutputSerializer,
+    ErrorSerializer,
+    LookupResultSerializer,
+    error_as_dict,
+    result_as_dict,
+)
+
+logger = logging.getLogger(__name__)
+
+REQUEST_TOO_LARGE_MESSAGE = "The request body is too large."
+HISTORY_UNAVAILABLE_MESSAGE = "The lookup history cannot be written right now. Try again shortly."
+THROTTLED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
+
+_ERROR_RESPONSES = {status: ErrorSerializer for status in (400, 404, 413, 429, 503)}
+_LANGUAGE_PARAMETER = OpenApiParameter(
+    "lang",
+    OpenApiTypes.STR,
+    description="Language of place names (en, de, fr, ja, ...). Default: Accept-Language, then English.",
+)
+
+
+def request_language(request: Request, available: tuple[str, ...]) -> str:
+    explicit = request.query_params.get("lang")
+    requested = [explicit] if explicit else accepted_languages(request.headers.get("Accept-Language", ""))
+    return choose_language(requested, available)
+
+
+def error_response(code: str, message: str, status: int, headers: dict | None = None) -> Response:
+    return Response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+def exception_handler(exc: Exception, context) -> Response | None:
+    """Every error the API returns has one shape: {"error": {"code": ..., "message": ...}}."""
+    if isinstance(exc, LookupFailed):
+        return Response(error_as_dict(exc), status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(
+            "request_too_large", REQUEST_TOO_LARGE_MESSAGE, HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+        )
+    if isinstance(exc, DatabaseError):
+        logger.error("Database error while answering %s: %s", context["request"].path, exc)
+        return error_response(
+            "history_unavailable", HISTORY_UNAVAILABLE_MESSAGE, HTTPStatus.SERVICE_UNAVAILABLE
+        )
+    if isinstance(exc, drf_exceptions.Throttled):
+        seconds = max(1, int(exc.wait or 1))
+        return error_response(
+            "throttled",
+            THROTTLED_MESSAGE.format(seconds=seconds),
+            HTTPStatus.TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(seconds)},
+        )
+    if isinstance(exc, drf_exceptions.APIException):
+        detail = exc.detail
+        message = "Invalid request." if isinstance(detail, dict | list) else str(detail)
+        headers = {}
+        if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
+            authenticate_header = context["view"].get_authenticate_header(context["request"])
+            if authenticate_header:
+                headers["WWW-Authenticate"] = authenticate_header
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid_request"
+        return error_response(code, message, exc.status_code, headers=headers)
+    return None
+
+
+class LookupView(APIView):
+    """Geolocate one IP address or domain name."""
+
+    @extend_schema(
+        operation_id="lookup",
+        parameters=[_LANGUAGE_PARAMETER],
+        responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
+    )
+    def get(self, request: Request, query: str) -> Response:
+        result = services.lookup(query, channel=Channel.API, requester=client_address(request))
+        language = request_language(request, result.database.languages)
+        return Response(result_as_dict(result, language=language))
+
+
+class OwnAddressLookupView(APIView):
+    """Geolocate the caller's own address."""
+
+    @extend_schema(
+        operation_id="lookup_own_address",
+        parameters=[_LANGUAGE_PARAMETER],
+        responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
+    )
+    def get(self, request: Request) -> Response:
+        address = client_address(request) or ""
+        result = services.lookup(address, channel=Channel.API, requester=address)
+        language = request_language(request, result.database.languages)
+        return Response(result_as_dict(result, language=language))
+
+
+class BatchLookupView(APIView):
+    """Geolocate many queries at once: answers in the same order, each a result or an error."""
+
+    @extend_schema(
+        operation_id="lookup_batch",
+        parameters=[_LANGUAGE_PARAMETER],
+        request=BatchInputSerializer,
+        responses={200: BatchOutputSerializer, **_ERROR_RESPONSES},
+    )
+    def post(self, request: Request) -> Response:
+        data = request.data
+        queries = data.get("queries") if isinstance(data, dict) else None
+        if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
+            raise InvalidBatch(BATCH_INVALID_MESSAGE)
+        answers = services.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
+        language = None
+        results = []
+        for query, answer in zip(queries, answers, strict=True):
+            if isinstance(answer, LookupFailed):
+                results.append({"query": query, **error_as_dict(answer)})
+                continue
+            if language is None:
+                language = request_language(request, answer.database.languages)
+            results.append(result_as_dict(answer, language=language))
+        return Response({"results": results})

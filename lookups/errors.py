@@ -1,0 +1,80 @@
+"""Domain errors raised by the lookup services.
+
+Each carries a stable `code` (documented in the README's API section), the HTTP status that
+the API maps it to, and a message a person understands. Messages are module constants so
+that tests assert against the same text the users read.
+"""
+
+from http import HTTPStatus
+
+INVALID_QUERY_MESSAGE = (
+    "Enter an IPv4 address (8.8.8.8), an IPv6 address (2001:4860:4860::8888) or a domain name (example.com)."
+)
+QUERY_TOO_LONG_MESSAGE = "The query is too long: at most {limit} characters."
+IPV4_LEADING_ZERO_MESSAGE = (
+    "That is not a valid IPv4 address: write four decimal numbers from 0 to 255, "
+    "without leading zeros, such as 8.8.8.8."
+)
+ADDRESS_NOT_PUBLIC_MESSAGE = (
+    "{subject} is not a public address: private, loopback, link-local, shared, multicast, "
+    "reserved and documentation ranges are not looked up."
+)
+NAME_NOT_PUBLIC_MESSAGE = "{name} does not resolve to any public address."
+NAME_NOT_RESOLVED_MESSAGE = "{name} does not resolve to any address."
+DNS_FAILURE_MESSAGE = "The name servers did not answer for {name} in time. Try again later."
+ADDRESS_NOT_FOUND_MESSAGE = "{address} is not in the GeoIP database."
+DATABASE_MISSING_MESSAGE = (
+    "No GeoIP database is installed. An operator can install one with `manage.py update_maxmind`."
+)
+DATABASE_INVALID_MESSAGE = "The installed GeoIP database cannot be used: {reason}"
+BATCH_TOO_LARGE_MESSAGE = "A batch holds at most {limit} queries; this one has {count}."
+BATCH_INVALID_MESSAGE = 'Send a JSON object such as {"queries": ["8.8.8.8", "example.com"]}.'
+
+
+class LookupFailed(Exception):
+    code = "lookup_failed"
+    status = HTTPStatus.BAD_REQUEST
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidQuery(LookupFailed):
+    code = "invalid_query"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class AddressNotPublic(LookupFailed):
+    code = "address_not_public"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class NameNotResolved(LookupFailed):
+    code = "name_not_resolved"
+    status = HTTPStatus.NOT_FOUND
+
+
+class DNSUnavailable(LookupFailed):
+    code = "dns_unavailable"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class AddressNotFound(LookupFailed):
+    code = "address_not_found"
+    status = HTTPStatus.NOT_FOUND
+
+
+class DatabaseUnavailable(LookupFailed):
+    code = "database_unavailable"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class BatchTooLarge(LookupFailed):
+    code = "batch_too_large"
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class InvalidBatch(LookupFailed):
+    code = "invalid_batch"
+    status = HTTPStatus.BAD_REQUEST

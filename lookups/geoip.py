@@ -1,0 +1,181 @@
+"""The GeoIP database reader: opened once per process, reopened when the file changes.
+
+The database is memory-mapped by maxminddb's C extension, so every gunicorn worker shares the
+same pages. `update_maxmind` replaces the file by renaming a new one over it; each worker notices
+the new inode (checked at most every GEOIP_RELOAD_CHECK_INTERVAL seconds, with one `stat`, never
+an `open`) and switches to it, while lookups already running finish on the old mapping.
+"""
+
+import datetime as dt
+import ipaddress
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import maxminddb
+from django.conf import settings
+
+from lookups.errors import (
+    DATABASE_INVALID_MESSAGE,
+    DATABASE_MISSING_MESSAGE,
+    DatabaseUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+# Database types (metadata.database_type) that hold City-level records.
+CITY_DATABASE_TYPES = ("GeoIP2-City", "GeoLite2-City", "GeoIP2-Enterprise", "DBIP-City", "DBIP-Location")
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    edition: str
+    build_date: dt.datetime
+    languages: tuple[str, ...]
+    ip_version: int
+    node_count: int
+    path: str
+
+
+def is_city_database_type(database_type: str) -> bool:
+    return any(database_type.startswith(prefix) for prefix in CITY_DATABASE_TYPES) or (
+        "City" in database_type
+    )
+
+
+def database_info(reader: maxminddb.Reader, path: Path) -> DatabaseInfo:
+    meta = reader.metadata()
+    return DatabaseInfo(
+        edition=meta.database_type,
+        build_date=dt.datetime.fromtimestamp(meta.build_epoch, tz=dt.UTC),
+        languages=tuple(meta.languages),
+        ip_version=meta.ip_version,
+        node_count=meta.node_count,
+        path=str(path),
+    )
+
+
+class GeoIPReader:
+    """A City database at `path`, reopened when the file at that path is replaced."""
+
+    def __init__(self, path: Path, *, check_interval: float = 1.0):
+        self.path = Path(path)
+        self.check_interval = check_interval
+        self._lock = threading.Lock()
+        self._reader: maxminddb.Reader | None = None
+        self._info: DatabaseInfo | None = None
+        self._identity: tuple[int, int, int] | None = None
+        self._error: DatabaseUnavailable | None = None
+        self._next_check = 0.0
+
+    def _file_identity(self) -> tuple[int, int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        with self._lock:
+            if now < self._next_check:
+                return
+            self._next_check = now + self.check_interval
+            identity = self._file_identity()
+            if identity == self._identity and (self._reader is not None or self._error):
+                return
+            self._open(identity)
+
+    def _open(self, identity: tuple[int, int, int] | None) -> None:
+        if identity is None:
+            self._set_unavailable(DatabaseUnavailable(DATABASE_MISSING_MESSAGE), identity)
+            return
+        try:
+            reader = maxminddb.open_database(str(self.path), maxminddb.MODE_AUTO)
+        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
+            reason = f"the file at {self.path.name} is not a MaxMind DB file ({exc})."
+            self._set_unavailable(
+                DatabaseUnavailable(DATABASE_INVALID_MESSAGE.format(reason=reason)), identity
+            )
+            return
+        info = database_info(reader, self.path)
+        if not is_city_database_type(info.edition):
+            reader.close()
+            reason = f"it is a {info.edition} database, and easygeoip needs a City database."
+            self._set_unavailable(
+                DatabaseUnavailable(DATABASE_INVALID_MESSAGE.format(reason=reason)), identity
+            )
+            return
+        # The old reader is not closed: lookups in other threads may still use its mapping,
+        # and the garbage collector unmaps it once they are done.
+        self._reader, self._info, self._identity, self._error = reader, info, identity, None
+        logger.info("Opened GeoIP database %s (%s, built %s)", self.path, info.edition, info.build_date)
+
+    def _set_unavailable(self, error: DatabaseUnavailable, identity) -> None:
+        if self._error is None or self._identity != identity:
+            logger.error("GeoIP database unavailable: %s", error.message)
+        self._reader, self._info, self._identity, self._error = None, None, identity, error
+
+    def info(self) -> DatabaseInfo:
+        """The open database's metadata. Raises DatabaseUnavailable."""
+        self._refresh()
+        if self._info is None:
+            raise self._error or DatabaseUnavailable(DATABASE_MISSING_MESSAGE)
+        return self._info
+
+    def get(
+        self, address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    ) -> tuple[dict[str, Any] | None, str | None, DatabaseInfo]:
+        """(record, network CIDR, database info) for `address`; record None when unknown."""
+        self._refresh()
+        reader, info = self._reader, self._info
+        if reader is None or info is None:
+            raise self._error or DatabaseUnavailable(DATABASE_MISSING_MESSAGE)
+        if address.version == 6 and info.ip_version == 4:
+            return None, None, info
+        record, prefix_length = reader.get_with_prefix_len(address)
+        if record is None:
+            return None, None, info
+        # maxminddb reports an IPv4 prefix for IPv4 addresses, even in IPv6 databases.
+        network = ipaddress.ip_network(f"{address}/{prefix_length}", strict=False)
+        return record, str(network), info
+
+
+_city_reader: GeoIPReader | None = None
+_city_reader_lock = threading.Lock()
+
+
+def city_reader() -> GeoIPReader:
+    """The process-wide City reader for settings.GEOIP_PATH / settings.GEOIP_CITY."""
+    global _city_reader
+    path = Path(settings.GEOIP_PATH) / settings.GEOIP_CITY
+    reader = _city_reader
+    if reader is None or reader.path != path:
+        with _city_reader_lock:
+            reader = _city_reader
+            if reader is None or reader.path != path:
+                reader = _city_reader = GeoIPReader(path, check_interval=settings.GEOIP_RELOAD_CHECK_INTERVAL)
+    return reader
+
+
+# What each source's licence asks us to show wherever its data appears.
+GEOLITE_ATTRIBUTION = (
+    "This product includes GeoLite2 data created by MaxMind, available from https://www.maxmind.com"
+)
+DBIP_ATTRIBUTION = "IP Geolocation by DB-IP"
+
+
+def attribution_for(edition: str | None) -> str | None:
+    if not edition:
+        return None
+    if edition.startswith("GeoLite2"):
+        return GEOLITE_ATTRIBUTION
+    if edition.startswith("DBIP") or edition.lower().startswith("dbip"):
+        return DBIP_ATTRIBUTION
+    return None

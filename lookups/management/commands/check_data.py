@@ -1,0 +1,86 @@
+"""Say whether the data the service needs is there, install what can be, and say how to fix the rest."""
+
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connection
+
+from lookups.errors import DatabaseUnavailable
+from lookups.geoip import city_reader
+
+TZ_WORLD_FIX = "python manage.py load_tz_world"
+GEOIP_FIX = (
+    "python manage.py update_maxmind    (MaxMind: set MAXMIND_ACCOUNT_ID and MAXMIND_LICENSE_KEY first;\n"
+    "       without them it installs DB-IP Lite), or: python manage.py update_maxmind --file PATH.mmdb"
+)
+
+
+def tz_world_polygons() -> int | None:
+    """How many polygons tz_world holds, or None when there is no such table."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass('tz_world') IS NOT NULL")
+            if not cursor.fetchone()[0]:
+                return None
+            cursor.execute("SELECT count(*) FROM tz_world")
+            return cursor.fetchone()[0]
+    except DatabaseError as exc:
+        raise CommandError(f"PostgreSQL does not answer: {exc}") from exc
+
+
+class Command(BaseCommand):
+    help = "Check that tz_world and a GeoIP City database are installed; --install adds what is missing."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--install", action="store_true", help="Install what is missing, where possible.")
+        parser.add_argument("--strict", action="store_true", help="Exit non-zero when something is missing.")
+
+    def handle(self, *args, install: bool, strict: bool, **options):
+        missing = []
+        commands = get_commands()
+
+        polygons = tz_world_polygons()
+        if not polygons and install and "load_tz_world" in commands:
+            self.stdout.write("tz_world is empty: loading the time-zone polygons (about a minute)...")
+            try:
+                call_command("load_tz_world", verbosity=options["verbosity"])
+            except CommandError as exc:
+                self.stderr.write(self.style.ERROR(f"Loading tz_world failed: {exc}"))
+            polygons = tz_world_polygons()
+        if polygons:
+            self.stdout.write(self.style.SUCCESS(f"tz_world: {polygons} polygons."))
+        else:
+            missing.append("tz_world")
+            self.stdout.write(
+                self.style.WARNING(
+                    "tz_world is missing or empty: records without a time zone are answered without one.\n"
+                    f"  Fix: {TZ_WORLD_FIX}"
+                )
+            )
+
+        reader = city_reader()
+        try:
+            info = reader.info()
+        except DatabaseUnavailable as error:
+            info = None
+            if install and "update_maxmind" in commands:
+                self.stdout.write("No GeoIP database: trying to download one...")
+                try:
+                    call_command("update_maxmind", verbosity=options["verbosity"])
+                    info = reader.info()
+                except (CommandError, DatabaseUnavailable) as exc:
+                    self.stderr.write(self.style.ERROR(f"Could not install a GeoIP database: {exc}"))
+            if info is None:
+                missing.append("geoip")
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"GeoIP database: {error.message}\n  Expected at: {reader.path}\n  Fix: {GEOIP_FIX}"
+                    )
+                )
+        if info is not None:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"GeoIP database: {info.edition}, built {info.build_date:%Y-%m-%d}, at {reader.path}."
+                )
+            )
+        if missing and strict:
+            raise CommandError(f"missing: {', '.join(missing)}")

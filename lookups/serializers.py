@@ -1,0 +1,134 @@
+"""The public shape of a lookup: plain functions that build it, DRF serializers that document it.
+
+Building the body is a plain function (a DRF serializer per field costs more than the
+lookup itself); the serializers below describe the same shape for the OpenAPI schema and are
+checked against real bodies in the tests.
+"""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from lookups.errors import LookupFailed
+from lookups.services import LookupResult, Place
+
+
+def _named(place: Place | None, language: str, code_key: str | None) -> dict[str, Any] | None:
+    if place is None:
+        return None
+    body: dict[str, Any] = {"name": place.name(language)}
+    if code_key:
+        body = {code_key: place.code, **body}
+    return body
+
+
+def result_as_dict(result: LookupResult, *, language: str = "en") -> dict[str, Any]:
+    """The API body of a successful lookup. Absent data is None, never a missing key."""
+    return {
+        "query": result.query,
+        "name": result.name,
+        "ip_address": result.ip_address,
+        "addresses": list(result.addresses),
+        "network": result.network,
+        "continent": _named(result.continent, language, "code"),
+        "country": _named(result.country, language, "iso_code"),
+        "registered_country": _named(result.registered_country, language, "iso_code"),
+        "subdivisions": [_named(place, language, "iso_code") for place in result.subdivisions],
+        "city": _named(result.city, language, None),
+        "postal": {"code": result.postal_code},
+        "location": {
+            "latitude": result.latitude,
+            "longitude": result.longitude,
+            "accuracy_radius": result.accuracy_radius,
+            "time_zone": result.time_zone,
+            "time_zone_source": result.time_zone_source,
+        },
+        "database": {
+            "edition": result.database.edition,
+            "build_date": result.database.build_date.isoformat(),
+        },
+        "language": language,
+    }
+
+
+def error_as_dict(error: LookupFailed) -> dict[str, Any]:
+    return {"error": {"code": error.code, "message": error.message}}
+
+
+# --- Documentation of the shapes (OpenAPI) ------------------------------------------------------
+
+
+class CodeNameSerializer(serializers.Serializer):
+    code = serializers.CharField(allow_null=True)
+    name = serializers.CharField(allow_null=True)
+
+
+class CountrySerializer(serializers.Serializer):
+    iso_code = serializers.CharField(allow_null=True)
+    name = serializers.CharField(allow_null=True)
+
+
+class CitySerializer(serializers.Serializer):
+    name = serializers.CharField(allow_null=True)
+
+
+class PostalSerializer(serializers.Serializer):
+    code = serializers.CharField(allow_null=True)
+
+
+class LocationSerializer(serializers.Serializer):
+    latitude = serializers.FloatField(allow_null=True)
+    longitude = serializers.FloatField(allow_null=True)
+    accuracy_radius = serializers.IntegerField(allow_null=True, help_text="Kilometres.")
+    time_zone = serializers.CharField(allow_null=True)
+    time_zone_source = serializers.ChoiceField(
+        choices=["maxmind", "tz_world"],
+        allow_null=True,
+        help_text="maxmind: from the GeoIP record; tz_world: from the time-zone polygons.",
+    )
+
+
+class DatabaseSerializer(serializers.Serializer):
+    edition = serializers.CharField()
+    build_date = serializers.DateTimeField()
+
+
+class LookupResultSerializer(serializers.Serializer):
+    query = serializers.CharField()
+    name = serializers.CharField(allow_null=True, help_text="The domain name, in ASCII form.")
+    ip_address = serializers.IPAddressField()
+    addresses = serializers.ListField(child=serializers.IPAddressField())
+    network = serializers.CharField(allow_null=True)
+    continent = CodeNameSerializer(allow_null=True)
+    country = CountrySerializer(allow_null=True)
+    registered_country = CountrySerializer(allow_null=True)
+    subdivisions = CountrySerializer(many=True)
+    city = CitySerializer(allow_null=True)
+    postal = PostalSerializer()
+    location = LocationSerializer()
+    database = DatabaseSerializer()
+    language = serializers.CharField()
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+class BatchInputSerializer(serializers.Serializer):
+    queries = serializers.ListField(child=serializers.CharField(allow_blank=True), allow_empty=False)
+
+
+class BatchItemSerializer(serializers.Serializer):
+    """Either a lookup result, or {"query": ..., "error": {...}}."""
+
+    query = serializers.CharField()
+    error = ErrorDetailSerializer(required=False)
+
+
+class BatchOutputSerializer(serializers.Serializer):
+    results = BatchItemSerializer(many=True)

@@ -1,0 +1,129 @@
+"""GeoIP City databases the tests build themselves, so that they know every answer."""
+
+import time
+from pathlib import Path
+from typing import Any
+
+from mmdb_writer import MmdbF64, MmdbU16, MmdbU32, MmdbU64, MMDBWriter
+from netaddr import IPSet
+
+LANGUAGES = ["en", "de", "ja"]
+
+LONDON = {
+    "continent": {
+        "code": "EU",
+        "geoname_id": MmdbU32(6255148),
+        "names": {"en": "Europe", "de": "Europa", "ja": "ヨーロッパ"},
+    },
+    "country": {
+        "iso_code": "GB",
+        "geoname_id": MmdbU32(2635167),
+        "names": {"en": "United Kingdom", "de": "Vereinigtes Königreich", "ja": "イギリス"},
+    },
+    "registered_country": {
+        "iso_code": "GB",
+        "geoname_id": MmdbU32(2635167),
+        "names": {"en": "United Kingdom", "de": "Vereinigtes Königreich", "ja": "イギリス"},
+    },
+    "subdivisions": [
+        {
+            "iso_code": "ENG",
+            "geoname_id": MmdbU32(6269131),
+            "names": {"en": "England", "de": "England", "ja": "イングランド"},
+        }
+    ],
+    "city": {"geoname_id": MmdbU32(2643743), "names": {"en": "London", "de": "London", "ja": "ロンドン"}},
+    "postal": {"code": "EC2V"},
+    "location": {
+        "latitude": MmdbF64(51.5142),
+        "longitude": MmdbF64(-0.0931),
+        "accuracy_radius": MmdbU16(10),
+        "time_zone": "Europe/London",
+    },
+}
+BERLIN = {
+    "continent": {"code": "EU", "names": {"en": "Europe", "de": "Europa"}},
+    "country": {"iso_code": "DE", "names": {"en": "Germany", "de": "Deutschland", "ja": "ドイツ"}},
+    "subdivisions": [{"iso_code": "BE", "names": {"en": "Land Berlin", "de": "Berlin"}}],
+    "city": {"names": {"en": "Berlin", "de": "Berlin", "ja": "ベルリン"}},
+    "postal": {"code": "10115"},
+    "location": {
+        "latitude": MmdbF64(52.52),
+        "longitude": MmdbF64(13.405),
+        "accuracy_radius": MmdbU16(50),
+        "time_zone": "Europe/Berlin",
+    },
+}
+# Coordinates but no time zone: the tz_world polygons must answer (Europe/Stockholm).
+LINKOPING_NO_TZ = {
+    "continent": {"code": "EU", "names": {"en": "Europe"}},
+    "country": {"iso_code": "SE", "names": {"en": "Sweden", "de": "Schweden"}},
+    "city": {"names": {"en": "Linköping"}},
+    "location": {"latitude": MmdbF64(58.4167), "longitude": MmdbF64(15.6167), "accuracy_radius": MmdbU16(20)},
+}
+# Coordinates in the middle of the Atlantic, no time zone: no polygon holds them.
+AT_SEA_NO_TZ = {
+    "country": {"iso_code": "US", "names": {"en": "United States"}},
+    "location": {"latitude": MmdbF64(30.0), "longitude": MmdbF64(-40.0), "accuracy_radius": MmdbU16(1000)},
+}
+# A country-level record: no coordinates at all.
+COUNTRY_ONLY = {
+    "continent": {"code": "AS", "names": {"en": "Asia"}},
+    "country": {"iso_code": "BT", "names": {"en": "Bhutan"}},
+}
+
+NETWORKS: dict[str, dict[str, Any]] = {
+    "81.2.69.0/24": LONDON,
+    "2a02:ec80::/29": BERLIN,
+    "89.160.20.0/24": LINKOPING_NO_TZ,
+    "2001:480::/32": AT_SEA_NO_TZ,
+    "67.43.156.0/24": COUNTRY_ONLY,
+}
+# Known answers, for assertions.
+LONDON_IP = "81.2.69.142"
+BERLIN_IP = "2a02:ec80::1"
+LINKOPING_IP = "89.160.20.112"
+AT_SEA_IP = "2001:480::1"
+COUNTRY_ONLY_IP = "67.43.156.1"
+UNKNOWN_PUBLIC_IP = "8.8.8.8"
+
+
+class _DatedWriter(MMDBWriter):
+    def __init__(self, *args, build_epoch: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._build_epoch = build_epoch
+
+    def _build_meta(self):
+        meta = super()._build_meta()
+        if self._build_epoch is not None:
+            meta["build_epoch"] = MmdbU64(self._build_epoch)
+        return meta
+
+
+def build_city_database(
+    path: Path,
+    *,
+    edition: str = "GeoLite2-City",
+    networks: dict[str, dict[str, Any]] | None = None,
+    build_epoch: int | None = None,
+    ip_version: int = 6,
+) -> Path:
+    """Write a City database at `path` (atomically: readers never see half a file)."""
+    writer = _DatedWriter(
+        ip_version=ip_version,
+        ipv4_compatible=ip_version == 6,
+        database_type=edition,
+        languages=LANGUAGES,
+        description={language: f"easygeoip test {edition}" for language in LANGUAGES},
+        build_epoch=build_epoch if build_epoch is not None else int(time.time()),
+    )
+    for cidr, record in (NETWORKS if networks is None else networks).items():
+        if ip_version == 4 and ":" in cidr:
+            continue
+        writer.insert_network(IPSet([cidr]), record)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    writer.to_db_file(str(partial))
+    partial.replace(path)
+    return path

@@ -1,0 +1,73 @@
+"""The real thing: gunicorn with the production settings, spoken to over HTTP."""
+
+import json
+import threading
+import time
+from http import HTTPStatus
+
+import pytest
+
+from conftest import live_environment, run_gunicorn
+from lookups.models import Lookup
+from lookups.tests.geoip_data import LONDON, LONDON_IP, build_city_database
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_gunicorn_serves_lookups_and_records_them(gunicorn_server):
+    status, headers, body = gunicorn_server.get("/api/v1/lookup/london.example.com")
+    assert status == HTTPStatus.OK
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["country"]["iso_code"] == "GB"
+    assert Lookup.objects.filter(query="london.example.com", outcome="ok", requester="127.0.0.0").exists()
+
+
+def test_gunicorn_health_and_security_headers(gunicorn_server):
+    status, headers, body = gunicorn_server.get("/health")
+    assert status == HTTPStatus.OK
+    assert json.loads(body)["status"] == "ok"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_gunicorn_never_answers_500_for_a_strange_query(gunicorn_server):
+    for query in ["%00", "%ff%fe", "..%2f..%2fetc%2fpasswd", "a" * 2000, "1" * 300, "%E2%80%AE"]:
+        status, _, body = gunicorn_server.get(f"/api/v1/lookup/{query}")
+        assert 400 <= status < 500, (query, status)
+        assert "error" in json.loads(body)
+
+
+def test_a_replaced_database_is_picked_up_without_restart(
+    django_db_blocker, dns_server, collected_static, tmp_path
+):
+    geoip_dir = tmp_path / "geoip"
+    path = build_city_database(geoip_dir / "GeoLite2-City.mmdb", build_epoch=1_700_000_000)
+    env = live_environment(geoip_dir=geoip_dir, dns_server=dns_server, static_root=collected_static)
+    with run_gunicorn(env=env, tmp_path=tmp_path, workers=2) as server:
+        assert json.loads(server.get(f"/api/v1/lookup/{LONDON_IP}")[2])["city"]["name"] == "London"
+        failures = []
+        stop = threading.Event()
+
+        def hammer():
+            while not stop.is_set():
+                status, _, _ = server.get(f"/api/v1/lookup/{LONDON_IP}")
+                if status != HTTPStatus.OK:
+                    failures.append(status)
+
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)
+        renamed = {**LONDON, "city": {"names": {"en": "Londinium"}}}
+        build_city_database(path, build_epoch=1_800_000_000, networks={"81.2.69.0/24": renamed})
+        time.sleep(0.3)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        # Every worker now answers from the new file: ask enough times to reach both.
+        cities = {json.loads(server.get(f"/api/v1/lookup/{LONDON_IP}")[2])["city"]["name"] for _ in range(10)}
+        assert cities == {"Londinium"}
+        health = json.loads(server.get("/health")[2])
+        assert health["database"]["build_date"].startswith("2027-01-15")

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TimezonesConfig(AppConfig):
+    name = "timezones"
+    verbose_name = "Time zones"

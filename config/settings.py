@@ -5,6 +5,7 @@ configuration table). Safe by default: DEBUG off, a secret key required, HTTPS-o
 and HSTS on unless switched off.
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -247,6 +248,46 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Resilience: history spool, DNS and database limits, admin login ---------------------------
+
+# Where lookups.history keeps history rows while PostgreSQL is away (one file per process),
+# until they are replayed into it. Must be on a local disk that survives a restart.
+HISTORY_SPOOL_DIR = Path(env_str("HISTORY_SPOOL_DIR") or BASE_DIR / "var" / "spool")
+# Seconds between a process's looks for spooled rows to replay, and its time budget for one replay.
+HISTORY_SPOOL_REPLAY_INTERVAL = env_float("HISTORY_SPOOL_REPLAY_INTERVAL", 5.0)
+HISTORY_SPOOL_REPLAY_BUDGET = env_float("HISTORY_SPOOL_REPLAY_BUDGET", 1.0)
+HISTORY_SPOOL_FILE_MAX_BYTES = env_int("HISTORY_SPOOL_FILE_MAX_BYTES", 1024 * 1024)
+# After PostgreSQL failed to answer, history goes straight to the spool for this many seconds.
+HISTORY_DB_RETRY_INTERVAL = env_float("HISTORY_DB_RETRY_INTERVAL", 2.0)
+
+# A batch resolves at most this many distinct names (the others answer too_many_names), with
+# this many DNS queries in flight, and gives up on the names not resolved within the deadline.
+LOOKUP_BATCH_MAX_NAMES = env_int("LOOKUP_BATCH_MAX_NAMES", 100)
+LOOKUP_BATCH_DNS_WORKERS = env_int("LOOKUP_BATCH_DNS_WORKERS", 8)
+LOOKUP_BATCH_DNS_DEADLINE = env_float("LOOKUP_BATCH_DNS_DEADLINE", 5.0)
+
+# A lookup never waits behind a lock (tz_world being reloaded) for longer than this: it answers
+# without a time zone instead. 0 turns the limit off (e.g. for a long manual migration).
+DATABASE_LOCK_TIMEOUT = env_float("DATABASE_LOCK_TIMEOUT", 1.0)
+if DATABASE_LOCK_TIMEOUT > 0:
+    _lock_timeout_ms = int(DATABASE_LOCK_TIMEOUT * 1000)
+    DATABASES["default"]["OPTIONS"].setdefault("options", f"-c lock_timeout={_lock_timeout_ms}")
+
+# Admin login: after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username from one client
+# address, that pair is locked out for ADMIN_LOGIN_COOLOFF_MINUTES (django-axes, kept in PostgreSQL
+# so every worker sees the same count).
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_CLIENT_IP_CALLABLE = "lookups.clients.client_address"  # honours TRUSTED_PROXIES
+AXES_RESET_ON_SUCCESS = True
 
 # --- Logging --------------------------------------------------------------------------------
 

@@ -14,3 +14,6 @@ STORAGES = {
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
 # Every check sees the file's current state: tests replace databases and expect the change.
 GEOIP_RELOAD_CHECK_INTERVAL = 0.0
+# django-axes needs the request in authenticate(), which Client.login() does not pass; the
+# lockout tests switch it on for themselves.
+AXES_ENABLED = False

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from lookups import services
 from lookups.clients import accepted_languages, choose_language, client_address
-from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, LookupFailed
+from lookups.errors import BATCH_INVALID_MESSAGE, HISTORY_UNAVAILABLE_MESSAGE, InvalidBatch, LookupFailed
 from lookups.models import Channel
 from lookups.serializers import (
     BatchInputSerializer,
@@ -28,7 +28,6 @@ from lookups.serializers import (
 logger = logging.getLogger(__name__)
 
 REQUEST_TOO_LARGE_MESSAGE = "The request body is too large."
-HISTORY_UNAVAILABLE_MESSAGE = "The lookup history cannot be written right now. Try again shortly."
 THROTTLED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
 
 _ERROR_RESPONSES = {status: ErrorSerializer for status in (400, 404, 413, 429, 503)}

@@ -28,6 +28,11 @@ DATABASE_MISSING_MESSAGE = (
 )
 DATABASE_INVALID_MESSAGE = "The installed GeoIP database cannot be used: {reason}"
 BATCH_TOO_LARGE_MESSAGE = "A batch holds at most {limit} queries; this one has {count}."
+TOO_MANY_NAMES_MESSAGE = (
+    "A batch resolves at most {limit} domain names; send the others in another batch. "
+    "Addresses are not limited this way."
+)
+HISTORY_UNAVAILABLE_MESSAGE = "The lookup history cannot be written right now. Try again shortly."
 BATCH_INVALID_MESSAGE = 'Send a JSON object such as {"queries": ["8.8.8.8", "example.com"]}.'
 
 
@@ -78,3 +83,17 @@ class BatchTooLarge(LookupFailed):
 class InvalidBatch(LookupFailed):
     code = "invalid_batch"
     status = HTTPStatus.BAD_REQUEST
+
+
+class TooManyNames(LookupFailed):
+    """A batch entry beyond LOOKUP_BATCH_MAX_NAMES domain names (never an HTTP status of its own)."""
+
+    code = "too_many_names"
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class HistoryUnavailable(LookupFailed):
+    """Neither PostgreSQL nor the local spool can keep the lookup: it is not answered."""
+
+    code = "history_unavailable"
+    status = HTTPStatus.SERVICE_UNAVAILABLE

@@ -44,6 +44,9 @@ class Lookup(models.Model):
     requester = models.GenericIPAddressField(null=True, blank=True)
     database_edition = models.CharField(max_length=64, blank=True, default="")
     database_build_date = models.DateTimeField(null=True, blank=True)
+    # Set when the row is written (lookups.history), so that a row replayed from the disk spool
+    # after a PostgreSQL outage is stored once however often it is replayed.
+    uid = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

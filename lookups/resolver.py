@@ -8,6 +8,8 @@ configurable name servers, and is what tests replace with one pointed at their o
 import ipaddress
 import re
 import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import dns.exception
@@ -25,6 +27,7 @@ from lookups.errors import (
     QUERY_TOO_LONG_MESSAGE,
     DNSUnavailable,
     InvalidQuery,
+    LookupFailed,
     NameNotResolved,
 )
 
@@ -137,12 +140,16 @@ class Resolver:
         self._resolver.timeout = self.timeout
         self._resolver.lifetime = self.timeout
 
-    def resolve(self, name: str) -> list[str]:
-        """Every A and AAAA address of `name`, IPv4 first. Raises NameNotResolved/DNSUnavailable."""
+    def resolve(self, name: str, *, timeout: float | None = None) -> list[str]:
+        """Every A and AAAA address of `name`, IPv4 first. Raises NameNotResolved/DNSUnavailable.
+
+        `timeout` shortens the time budget (never lengthens it), e.g. to meet a batch's deadline.
+        """
         qname = dns.name.from_text(name)
         addresses: list[str] = []
         timed_out = False
-        deadline = time.monotonic() + self.timeout
+        budget = self.timeout if timeout is None else min(self.timeout, timeout)
+        deadline = time.monotonic() + budget
         for rdtype in ("A", "AAAA"):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -166,6 +173,48 @@ class Resolver:
                 raise DNSUnavailable(DNS_FAILURE_MESSAGE.format(name=name))
             raise NameNotResolved(NAME_NOT_RESOLVED_MESSAGE.format(name=name))
         return addresses
+
+
+class PrefetchedResolver:
+    """Answers from names resolved beforehand (resolve_many), with the same results and errors."""
+
+    def __init__(self, answers: Mapping[str, list[str] | LookupFailed]):
+        self.answers = answers
+
+    def resolve(self, name: str, *, timeout: float | None = None) -> list[str]:
+        answer = self.answers[name]
+        if isinstance(answer, LookupFailed):
+            raise answer
+        return answer
+
+
+def resolve_many(
+    names: Iterable[str], *, resolver: Resolver, workers: int, deadline: float
+) -> dict[str, list[str] | LookupFailed]:
+    """Resolve names concurrently; every answer (addresses or error) within `deadline` seconds.
+
+    A name whose turn comes after the deadline is answered DNSUnavailable without a query, and
+    a query never outlives the deadline, so a batch of names that all time out still ends in
+    about `deadline` seconds.
+    """
+    names = list(dict.fromkeys(names))
+    if not names:
+        return {}
+    ends = time.monotonic() + deadline
+
+    def one(name: str) -> list[str] | LookupFailed:
+        remaining = ends - time.monotonic()
+        if remaining <= 0:
+            return DNSUnavailable(DNS_FAILURE_MESSAGE.format(name=name))
+        try:
+            return resolver.resolve(name, timeout=remaining)
+        except LookupFailed as error:
+            return error
+
+    if len(names) == 1 or workers <= 1:
+        return {name: one(name) for name in names}
+    with ThreadPoolExecutor(max_workers=min(workers, len(names)), thread_name_prefix="dns") as pool:
+        return dict(zip(names, pool.map(one, names), strict=True))
 
 
 _default_resolver: Resolver | None = None

@@ -13,19 +13,29 @@ from typing import Any
 from django.conf import settings
 from django.contrib.gis.geos import Point
 
+from lookups import history
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
     ADDRESS_NOT_PUBLIC_MESSAGE,
     BATCH_TOO_LARGE_MESSAGE,
     NAME_NOT_PUBLIC_MESSAGE,
+    TOO_MANY_NAMES_MESSAGE,
     AddressNotFound,
     AddressNotPublic,
     BatchTooLarge,
     LookupFailed,
+    TooManyNames,
 )
 from lookups.geoip import DatabaseInfo, GeoIPReader, city_reader
 from lookups.models import OUTCOME_OK, Lookup, TimeZoneSource
-from lookups.resolver import IPAddress, Resolver, default_resolver, parse_query
+from lookups.resolver import (
+    IPAddress,
+    PrefetchedResolver,
+    Resolver,
+    default_resolver,
+    parse_query,
+    resolve_many,
+)
 from timezones.selectors import timezone_at
 
 logger = logging.getLogger(__name__)
@@ -242,9 +252,9 @@ def lookup(
     try:
         result = geolocate(query, resolver=resolver, reader=reader)
     except LookupFailed as error:
-        history_row(query, error, channel=channel, requester=requester).save()
+        history.record([history_row(query, error, channel=channel, requester=requester)])
         raise
-    history_row(query, result, channel=channel, requester=requester).save()
+    history.record([history_row(query, result, channel=channel, requester=requester)])
     return result
 
 
@@ -267,6 +277,12 @@ def lookup_batch(
     if len(queries) > limit:
         raise BatchTooLarge(BATCH_TOO_LARGE_MESSAGE.format(limit=limit, count=len(queries)))
     reader = reader or city_reader()
+    try:
+        reader.info()
+    except LookupFailed:
+        pass  # every entry fails on the database before asking DNS anything
+    else:
+        resolver = _resolve_batch_names(queries, resolver=resolver)
     answers: dict[str, LookupResult | LookupFailed] = {}
     rows = []
     for query in queries:
@@ -280,5 +296,29 @@ def lookup_batch(
         answers[key] = answer
         text = query if isinstance(query, str) else repr(query)
         rows.append(history_row(text, answer, channel=channel, requester=requester))
-    Lookup.objects.bulk_create(rows)
+    history.record(rows)
     return [answers[q.strip().lower() if isinstance(q, str) else repr(q)] for q in queries]
+
+
+def _resolve_batch_names(queries: list[str], *, resolver: Resolver | None) -> PrefetchedResolver:
+    """Resolve a batch's names up front: concurrently, within LOOKUP_BATCH_DNS_DEADLINE, and at
+    most LOOKUP_BATCH_MAX_NAMES of them (the others answer TooManyNames without a DNS query)."""
+    names = []
+    for query in queries:
+        try:
+            parsed = parse_query(query)
+        except LookupFailed:
+            continue
+        if parsed.name is not None:
+            names.append(parsed.name)
+    names = list(dict.fromkeys(names))
+    limit = settings.LOOKUP_BATCH_MAX_NAMES
+    answers = resolve_many(
+        names[:limit],
+        resolver=resolver or default_resolver(),
+        workers=settings.LOOKUP_BATCH_DNS_WORKERS,
+        deadline=settings.LOOKUP_BATCH_DNS_DEADLINE,
+    )
+    too_many = TooManyNames(TOO_MANY_NAMES_MESSAGE.format(limit=limit))
+    answers.update(dict.fromkeys(names[limit:], too_many))
+    return PrefetchedResolver(answers)

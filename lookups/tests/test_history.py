@@ -1,0 +1,223 @@
+"""The history's durable path: spool files on disk, their replay, the breaker, /health about them.
+
+The real PostgreSQL outage (a cluster stopped under a live gunicorn) is in test_faults.py; here
+the breaker stands for "PostgreSQL just failed", which is exactly the state record() acts on.
+"""
+
+import json
+import os
+import shutil
+import time
+import uuid
+from http import HTTPStatus
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import IntegrityError, transaction
+
+from lookups import history
+from lookups.errors import HISTORY_UNAVAILABLE_MESSAGE, InvalidQuery
+from lookups.models import Lookup
+from lookups.services import geolocate, history_row
+from lookups.tests.geoip_data import LINKOPING_IP, LONDON_IP
+from lookups.views import HISTORY_SPOOLED_WARNING, POSTGRESQL_DOWN_SPOOL_UNWRITABLE, POSTGRESQL_DOWN_WARNING
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def spool_dir(tmp_path, settings):
+    settings.HISTORY_SPOOL_DIR = tmp_path / "spool"
+    history._mark_reachable()
+    history._next_replay_check = 0.0
+    yield settings.HISTORY_SPOOL_DIR
+    history._mark_reachable()
+    history._next_replay_check = 0.0
+
+
+def postgresql_just_failed():
+    """The state record() is in right after an INSERT failed with an OperationalError."""
+    history._database_down_until = time.monotonic() + 3600
+
+
+def spool_lines(directory):
+    return [
+        json.loads(line)
+        for path in sorted(directory.glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+
+
+def make_rows(city_database, count=3):
+    rows = [history_row(LONDON_IP, geolocate(LONDON_IP), channel="api", requester="198.51.100.7")]
+    rows.append(history_row("nope nope", InvalidQuery("bad"), channel="batch", requester=None))
+    rows += [history_row(LINKOPING_IP, geolocate(LINKOPING_IP), channel="web", requester="2001:db8::1")]
+    return rows[:count]
+
+
+def comparable(row: Lookup) -> dict:
+    data = history.row_to_data(row)
+    data["location"] = row.location.coords if row.location else None
+    return data
+
+
+def test_rows_go_to_postgresql_when_it_answers(city_database, spool_dir):
+    history.record(make_rows(city_database))
+    assert Lookup.objects.count() == 3
+    assert Lookup.objects.filter(uid__isnull=True).count() == 0
+    assert not spool_dir.exists() or not list(spool_dir.iterdir())
+
+
+def test_rows_are_spooled_while_postgresql_is_away_and_replayed_identically(
+    city_database, spool_dir, django_assert_num_queries
+):
+    rows = make_rows(city_database)
+    postgresql_just_failed()
+    with django_assert_num_queries(0):  # straight to disk: no connect timeout per request
+        history.record(rows)
+    assert Lookup.objects.count() == 0
+    lines = spool_lines(spool_dir)
+    assert [line["query"] for line in lines] == [LONDON_IP, "nope nope", LINKOPING_IP]
+    files = list(spool_dir.glob("*.jsonl"))
+    assert len(files) == 1
+    assert files[0].name == f"history-{os.uname().nodename.replace('.', '_')}-{os.getpid()}.jsonl"
+    assert oct(files[0].stat().st_mode & 0o777) == "0o600"
+
+    history._mark_reachable()
+    report = history.replay()
+    assert (report.files, report.rows, report.rejected) == (1, 3, 0)
+    stored = {row.uid: row for row in Lookup.objects.all()}
+    for row in rows:
+        assert comparable(stored[row.uid]) == comparable(row)
+    assert stored[rows[0].uid].location.srid == 4326
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_a_row_replayed_twice_is_stored_once(city_database, spool_dir):
+    rows = make_rows(city_database)
+    history.spool(rows)
+    backup = spool_dir.parent / "copy.jsonl"
+    shutil.copy(next(spool_dir.glob("*.jsonl")), backup)
+    history.replay()
+    shutil.copy(backup, spool_dir / "history-elsewhere-1.jsonl")
+    report = history.replay()
+    assert report.rows == 3  # offered again...
+    assert Lookup.objects.count() == 3  # ...and ignored by the unique uid
+
+
+def test_the_next_insert_replays_the_spool_first(city_database, spool_dir, settings):
+    settings.HISTORY_SPOOL_REPLAY_INTERVAL = 3600
+    postgresql_just_failed()
+    history.record(make_rows(city_database, count=2))
+    history._mark_reachable()
+    history.record(make_rows(city_database, count=1))
+    assert Lookup.objects.count() == 3
+    assert list(spool_dir.iterdir()) == []
+    # At most once per interval: a spool that appears now waits for the next turn.
+    history.spool(make_rows(city_database, count=1))
+    history.record(make_rows(city_database, count=1))
+    assert Lookup.objects.count() == 4
+    assert len(spool_lines(spool_dir)) == 1
+
+
+def test_a_claim_left_by_a_dead_replayer_is_taken_over_but_a_fresh_one_is_not(city_database, spool_dir):
+    history.spool(make_rows(city_database))
+    path = next(spool_dir.glob("*.jsonl"))
+    claimed = path.with_name(path.stem + ".999-1.replaying")
+    os.rename(path, claimed)
+    assert history.replay().rows == 0  # somebody is replaying it right now
+    old = time.time() - history.STALE_CLAIM_SECONDS - 5
+    os.utime(claimed, (old, old))
+    assert history.replay().rows == 3
+    assert Lookup.objects.count() == 3
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_unreadable_lines_are_kept_aside_and_the_rest_is_stored(city_database, spool_dir):
+    history.spool(make_rows(city_database, count=2))
+    path = next(spool_dir.glob("*.jsonl"))
+    with open(path, "ab") as spool_file:
+        spool_file.write(b'{"query": "half a line, the writer died he')
+    report = history.replay()
+    assert (report.rows, report.rejected) == (2, 1)
+    rejected = list(spool_dir.glob("*.rejected"))
+    assert len(rejected) == 1
+    assert b"half a line" in rejected[0].read_bytes()
+
+
+def test_spool_files_are_sealed_at_the_size_limit(city_database, spool_dir, settings):
+    settings.HISTORY_SPOOL_FILE_MAX_BYTES = 1500
+    for _ in range(4):
+        history.spool(make_rows(city_database))
+    assert len(list(spool_dir.glob("*.jsonl"))) >= 3
+    assert len(spool_lines(spool_dir)) == 12
+    assert history.replay().rows == 12
+    assert Lookup.objects.count() == 12
+
+
+def test_no_spool_and_no_postgresql_is_a_clear_503(client, city_database, spool_dir):
+    spool_dir.parent.mkdir(exist_ok=True)
+    spool_dir.write_text("a file where the folder should be")
+    postgresql_just_failed()
+    response = client.get(f"/api/v1/lookup/{LONDON_IP}")
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json() == {
+        "error": {"code": "history_unavailable", "message": HISTORY_UNAVAILABLE_MESSAGE}
+    }
+    health = client.get("/health")
+    assert health.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert health.json() == {"status": "unavailable", "reason": POSTGRESQL_DOWN_SPOOL_UNWRITABLE}
+
+
+def test_lookups_are_answered_and_spooled_while_postgresql_is_away(client, city_database, spool_dir):
+    postgresql_just_failed()
+    response = client.get(f"/api/v1/lookup/{LONDON_IP}")
+    assert response.status_code == HTTPStatus.OK
+    batch = client.post(
+        "/api/v1/lookup/batch",
+        data=json.dumps({"queries": [LONDON_IP, "10.0.0.1", "london.example.com"]}),
+        content_type="application/json",
+    )
+    assert batch.status_code == HTTPStatus.OK
+    assert [line["outcome"] for line in spool_lines(spool_dir)] == ["ok", "ok", "address_not_public", "ok"]
+
+    health = client.get("/health")
+    assert health.status_code == HTTPStatus.OK
+    body = health.json()
+    assert body["status"] == "degraded"
+    assert body["warnings"][0] == POSTGRESQL_DOWN_WARNING
+    size = sum(path.stat().st_size for path in spool_dir.iterdir())
+    assert body["warnings"][1] == HISTORY_SPOOLED_WARNING.format(bytes=size, files=1)
+
+
+def test_health_is_ok_again_once_the_spool_is_replayed(client, city_database, spool_dir):
+    history.spool(make_rows(city_database, count=1))
+    assert client.get("/health").json()["status"] == "degraded"
+    call_command("replay_history_spool", verbosity=0)
+    body = client.get("/health").json()
+    assert (body["status"], body["warnings"]) == ("ok", [])
+
+
+def test_replay_command(city_database, spool_dir, capsys):
+    call_command("replay_history_spool")
+    assert "No history waits" in capsys.readouterr().out
+    history.spool(make_rows(city_database))
+    call_command("replay_history_spool")
+    assert "Replayed 3 history row(s) from 1 spool file(s)." in capsys.readouterr().out
+    assert Lookup.objects.count() == 3
+
+
+def test_replay_command_says_when_postgresql_refuses_a_row(city_database, spool_dir):
+    row = make_rows(city_database, count=1)[0]
+    row.country_code = "TOO LONG FOR TWO CHARACTERS"
+    history.spool([row])
+    with pytest.raises(CommandError, match="refused 1 row"):
+        call_command("replay_history_spool", verbosity=0)
+    assert len(list(spool_dir.glob("*.rejected"))) == 1
+
+
+def test_uid_is_unique_in_postgresql(city_database):
+    shared = uuid.uuid4()
+    Lookup.objects.create(query="a", channel="api", uid=shared)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Lookup.objects.create(query="b", channel="api", uid=shared)

@@ -1,5 +1,6 @@
 """A small authoritative DNS server on loopback, for tests: real UDP, real dnspython messages."""
 
+import contextlib
 import socket
 import threading
 
@@ -10,7 +11,7 @@ import dns.rdatatype
 import dns.rrset
 
 # Names that misbehave on purpose.
-SILENT_NAME = "silent.test.example"  # never answers: the resolver must time out
+SILENT_NAME = "silent.test.example"  # never answers (nor do its subdomains): the resolver must time out
 GARBAGE_NAME = "garbage.test.example"  # answers with bytes that are not DNS
 
 
@@ -20,6 +21,9 @@ class LocalDNSServer:
     def __init__(self, records: dict[str, list[str]]):
         self.records = {name.lower().rstrip("."): addresses for name, addresses in records.items()}
         self.queries: list[tuple[str, str]] = []
+        # Seconds to wait before each answer (slow DNS), and a switch that silences everything.
+        self.delay = 0.0
+        self.silent = False
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.bind(("127.0.0.1", 0))
         self._socket.settimeout(0.2)
@@ -52,8 +56,16 @@ class LocalDNSServer:
                 reply = self._answer(wire)
             except Exception:  # a test server must never die on a strange packet
                 continue
-            if reply is not None:
-                self._socket.sendto(reply, peer)
+            if reply is None or self.silent:
+                continue
+            if self.delay > 0:
+                threading.Timer(self.delay, self._send, (reply, peer)).start()
+            else:
+                self._send(reply, peer)
+
+    def _send(self, reply: bytes, peer) -> None:
+        with contextlib.suppress(OSError):  # stopped meanwhile
+            self._socket.sendto(reply, peer)
 
     def _answer(self, wire: bytes) -> bytes | None:
         query = dns.message.from_wire(wire)
@@ -61,7 +73,7 @@ class LocalDNSServer:
         name = question.name.to_text().rstrip(".").lower()
         rdtype = dns.rdatatype.to_text(question.rdtype)
         self.queries.append((name, rdtype))
-        if name == SILENT_NAME:
+        if name == SILENT_NAME or name.endswith("." + SILENT_NAME):
             return None
         if name == GARBAGE_NAME:
             return wire[:2] + b"\xff" * 7

@@ -1,0 +1,292 @@
+"""Faults under a live gunicorn: PostgreSQL stopped mid-flow, tz_world gone or locked, DNS silent.
+
+PostgreSQL faults use a cluster of their own (lookups/tests/pg_cluster.py) on a free port, so
+that they can stop it; the DNS faults use the suite's database and the local DNS server's
+misbehaving names. No assertion is about speed: a request that hangs fails on the client's
+generous timeout instead, and the next request proves that the worker is free again.
+"""
+
+import collections
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import closing
+from http import HTTPStatus
+
+import pytest
+
+from conftest import BASE_DIR, create_tz_world, live_environment, run_gunicorn
+from lookups.tests.dns_server import GARBAGE_NAME, SILENT_NAME
+from lookups.tests.geoip_data import LINKOPING_IP, LONDON_IP
+from lookups.tests.pg_cluster import PostgresCluster
+from lookups.tests.traffic import Traffic, percentile
+
+pytestmark = pytest.mark.slow
+
+FAULT_DB = "easygeoip_faults"
+# Values that must never show up in a log line or a response body.
+SECRET_KEY = "secret-key-9f2c7e1a-never-print-me-0123456789abcdefghijklmnop"
+LICENSE_KEY = "licence-key-7d3b5a-never-print-me"
+DB_PASSWORD = "db-password-4e8f1c-never-print-me"
+
+
+def migrate(cluster: PostgresCluster) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": cluster.url(FAULT_DB),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": "migrate-only",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True
+    )
+    with closing(cluster.connect(FAULT_DB)) as connection, connection.cursor() as cursor:
+        create_tz_world(cursor)
+
+
+@pytest.fixture(scope="module")
+def fault_cluster():
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        cluster.create_database(FAULT_DB)
+        migrate(cluster)
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def fault_server(fault_cluster, live_geoip_dir, dns_server, collected_static, tmp_path):
+    """A gunicorn on the fault cluster, with a spool of its own and quick retries."""
+    if not fault_cluster.is_running():
+        fault_cluster.start()
+    env = live_environment(geoip_dir=live_geoip_dir, dns_server=dns_server, static_root=collected_static)
+    env.update(
+        {
+            # The password is ignored (trust authentication) but must never be printed.
+            "DATABASE_URL": fault_cluster.url(FAULT_DB).replace("postgres@", f"postgres:{DB_PASSWORD}@"),
+            "DJANGO_SECRET_KEY": SECRET_KEY,
+            "MAXMIND_LICENSE_KEY": LICENSE_KEY,
+            "HISTORY_SPOOL_DIR": str(tmp_path / "spool"),
+            "HISTORY_SPOOL_REPLAY_INTERVAL": "0.5",
+            "HISTORY_DB_RETRY_INTERVAL": "0.5",
+        }
+    )
+    with run_gunicorn(env=env, tmp_path=tmp_path, workers=2) as server:
+        server.spool = tmp_path / "spool"
+        server.port = int(server.url.rsplit(":", 1)[1])
+        yield server
+
+
+def stored_rows(cluster) -> collections.Counter:
+    with closing(cluster.connect(FAULT_DB)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT query, count(*) FROM lookups_lookup GROUP BY query")
+        return collections.Counter(dict(cursor.fetchall()))
+
+
+def clear_history(cluster) -> None:
+    with closing(cluster.connect(FAULT_DB)) as connection, connection.cursor() as cursor:
+        cursor.execute("TRUNCATE lookups_lookup")
+
+
+def spool_files(server) -> list:
+    return [path for path in server.spool.glob("*") if path.suffix in (".jsonl", ".replaying")]
+
+
+def test_postgresql_stopped_mid_flow_loses_no_lookup_and_no_request(fault_cluster, fault_server):
+    clear_history(fault_cluster)
+    traffic = Traffic(fault_server.port, threads=4).start()
+    time.sleep(1.0)
+    fault_cluster.stop()
+    outage_started = time.monotonic()
+    time.sleep(2.0)
+    # While PostgreSQL is away, /health says so but keeps the instance in service.
+    status, _, body = fault_server.get("/health")
+    health = json.loads(body)
+    assert status == HTTPStatus.OK
+    assert health["status"] == "degraded"
+    assert health["warnings"][0].startswith("PostgreSQL does not answer")
+    assert spool_files(fault_server), "lookups during the outage went to the spool"
+    fault_cluster.start()
+    outage = time.monotonic() - outage_started
+    time.sleep(2.5)
+    tally = traffic.stop()
+
+    # Every worker replays its spool on its own; a few more lookups give each its turn.
+    deadline = time.monotonic() + 20
+    while spool_files(fault_server) and time.monotonic() < deadline:
+        assert fault_server.get(f"/api/v1/lookup/{LONDON_IP}")[0] == HTTPStatus.OK
+        tally.expected_rows[LONDON_IP] += 1
+        time.sleep(0.2)
+    assert spool_files(fault_server) == []
+
+    print(
+        f"\nPostgreSQL outage {outage:.1f} s: sent {tally.sent}, answered {tally.answered}, "
+        f"by kind {dict(tally.by_kind)}, p99 {percentile(tally.latencies, 0.99) * 1000:.0f} ms, "
+        f"slowest {tally.slowest * 1000:.0f} ms, rows expected {sum(tally.expected_rows.values())}"
+    )
+    assert tally.sent == tally.answered, tally.by_kind  # no connection dropped, no hang
+    assert tally.server_errors == []  # not even during the outage
+    assert stored_rows(fault_cluster) == tally.expected_rows  # none lost, none twice
+    log = fault_server.log.read_text()
+    assert "WORKER TIMEOUT" not in log
+    assert "Traceback" not in log
+    assert log.count("Booting worker") == 2  # no worker died and was replaced
+    assert "spooling" in log
+    assert "Replayed" in log
+    status, _, body = fault_server.get("/health")
+    assert (status, json.loads(body)["status"]) == (HTTPStatus.OK, "ok")
+
+
+def test_postgresql_down_from_the_start(fault_cluster, fault_server):
+    """A worker that never saw PostgreSQL answers from the spool, and catches up alone."""
+    clear_history(fault_cluster)
+    fault_cluster.stop()
+    try:
+        answers = [fault_server.get(f"/api/v1/lookup/{LINKOPING_IP}") for _ in range(6)]
+        for status, _, body in answers:
+            assert status == HTTPStatus.OK
+            location = json.loads(body)["location"]
+            # tz_world lives in PostgreSQL: no time zone, but an answer.
+            assert (location["time_zone"], location["time_zone_source"]) == (None, None)
+    finally:
+        fault_cluster.start()
+    fault_cluster.wait_until_ready()
+    time.sleep(0.6)  # past the retry interval
+    for _ in range(4):
+        assert fault_server.get(f"/api/v1/lookup/{LINKOPING_IP}")[0] == HTTPStatus.OK
+        time.sleep(0.3)
+    with contextlib.suppress(subprocess.CalledProcessError):
+        subprocess.run(
+            [sys.executable, "manage.py", "replay_history_spool", "-v0"],
+            cwd=BASE_DIR,
+            env={
+                **os.environ,
+                "DATABASE_URL": fault_cluster.url(FAULT_DB),
+                "DJANGO_SETTINGS_MODULE": "config.settings",
+                "DJANGO_SECRET_KEY": "replay-only",
+                "HISTORY_SPOOL_DIR": str(fault_server.spool),
+            },
+            check=True,
+        )
+    assert stored_rows(fault_cluster) == {LINKOPING_IP: 10}
+    assert "tz_world lookup failed" in fault_server.log.read_text()
+
+
+def test_tz_world_missing_then_locked_by_a_reload(fault_cluster, fault_server):
+    with closing(fault_cluster.connect(FAULT_DB)) as connection, connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE tz_world RENAME TO tz_world_elsewhere")
+        try:
+            status, _, body = fault_server.get(f"/api/v1/lookup/{LINKOPING_IP}")
+        finally:
+            cursor.execute("ALTER TABLE tz_world_elsewhere RENAME TO tz_world")
+    assert status == HTTPStatus.OK
+    location = json.loads(body)["location"]
+    assert (location["time_zone"], location["time_zone_source"]) == (None, None)
+    assert 'relation "tz_world" does not exist' in fault_server.log.read_text()
+
+    # A reload holds an exclusive lock: lookups give up waiting (lock_timeout) instead of hanging.
+    with closing(fault_cluster.connect(FAULT_DB)) as connection, connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        cursor.execute("LOCK TABLE tz_world IN ACCESS EXCLUSIVE MODE")
+        try:
+            status, _, body = fault_server.get(f"/api/v1/lookup/{LINKOPING_IP}", timeout=15)
+        finally:
+            cursor.execute("ROLLBACK")
+    assert status == HTTPStatus.OK
+    assert json.loads(body)["location"]["time_zone"] is None
+    assert "lock timeout" in fault_server.log.read_text()
+
+    status, _, body = fault_server.get(f"/api/v1/lookup/{LINKOPING_IP}")
+    assert json.loads(body)["location"]["time_zone"] == "Europe/Stockholm"
+
+
+def test_secrets_never_reach_logs_or_responses(fault_cluster, fault_server):
+    """With DEBUG off, provoke every kind of error we can and look for the secret values."""
+    bodies = []
+
+    def fetch(path, headers=None):
+        status, response_headers, body = fault_server.get(path, headers=headers)
+        bodies.append(body + str(response_headers).encode())
+        return status
+
+    assert fetch("/api/v1/lookup/not a name".replace(" ", "%20")) == HTTPStatus.BAD_REQUEST
+    assert fetch("/no/such/page") == HTTPStatus.NOT_FOUND
+    assert fetch("/api/v1/nothing") == HTTPStatus.NOT_FOUND
+    assert fetch("/health", headers={"Host": "evil.example"}) == HTTPStatus.BAD_REQUEST
+    assert fetch(f"/api/v1/lookup/{SILENT_NAME}") == HTTPStatus.SERVICE_UNAVAILABLE
+    request = urllib.request.Request(
+        fault_server.url + "/api/v1/lookup/batch", data=b"{nope", headers={"Content-Type": "application/json"}
+    )
+    with contextlib.suppress(urllib.error.HTTPError), urllib.request.urlopen(request, timeout=10):
+        pass
+    assert fetch("/admin/login/") == HTTPStatus.OK
+    fault_cluster.stop()
+    try:
+        assert fetch(f"/api/v1/lookup/{LINKOPING_IP}") == HTTPStatus.OK
+        fetch("/health")
+        fetch("/admin/")
+    finally:
+        fault_cluster.start()
+    log = fault_server.log.read_bytes()
+    assert b"Invalid HTTP_HOST header" in log  # the errors were logged...
+    assert b"does not answer" in log
+    for secret in (SECRET_KEY, LICENSE_KEY, DB_PASSWORD):
+        assert secret.encode() not in log  # ...without a secret
+        for body in bodies:
+            assert secret.encode() not in body
+
+
+# --- DNS ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def one_worker(django_db_blocker, live_geoip_dir, dns_server, collected_static, tmp_path):
+    """One gunicorn worker: the request after a DNS fault must be served by the same worker."""
+    env = live_environment(geoip_dir=live_geoip_dir, dns_server=dns_server, static_root=collected_static)
+    env.update(
+        {
+            "DNS_TIMEOUT": "1",
+            "LOOKUP_BATCH_DNS_DEADLINE": "2",
+            "LOOKUP_BATCH_DNS_WORKERS": "4",
+            "GUNICORN_TIMEOUT": "60",
+            "HISTORY_SPOOL_DIR": str(tmp_path / "spool"),
+        }
+    )
+    with run_gunicorn(env=env, tmp_path=tmp_path, workers=1) as server:
+        yield server
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dns_that_never_answers_or_answers_garbage_frees_the_worker(one_worker):
+    for name in (SILENT_NAME, GARBAGE_NAME):
+        # DNS_TIMEOUT is 1 s: a client that gives up after 10 s catches a hang.
+        status, _, body = one_worker.get(f"/api/v1/lookup/{name}", timeout=10)
+        assert status == HTTPStatus.SERVICE_UNAVAILABLE
+        assert json.loads(body)["error"]["code"] == "dns_unavailable"
+        status, _, body = one_worker.get(f"/api/v1/lookup/{LONDON_IP}", timeout=10)
+        assert status == HTTPStatus.OK
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_of_names_that_all_time_out_ends_at_the_deadline(one_worker):
+    from lookups.models import Lookup
+
+    names = [f"n{number}.{SILENT_NAME}" for number in range(30)]
+    request = urllib.request.Request(
+        one_worker.url + "/api/v1/lookup/batch",
+        data=json.dumps({"queries": [*names, LONDON_IP]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    # One at a time this would take 30 x DNS_TIMEOUT = 30 s; the client gives up after 15.
+    with urllib.request.urlopen(request, timeout=15) as response:
+        results = json.loads(response.read())["results"]
+    assert [result["error"]["code"] for result in results[:-1]] == ["dns_unavailable"] * 30
+    assert results[-1]["country"]["iso_code"] == "GB"
+    assert Lookup.objects.filter(outcome="dns_unavailable").count() == 30
+    assert one_worker.get(f"/api/v1/lookup/{LONDON_IP}", timeout=10)[0] == HTTPStatus.OK

@@ -13,12 +13,18 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from hypothesis import settings as hypothesis_settings
 
 from lookups import resolver as resolver_module
 from lookups.tests.dns_server import LocalDNSServer
 from lookups.tests.geoip_data import BERLIN_IP, LONDON_IP, UNKNOWN_PUBLIC_IP, build_city_database
 
 BASE_DIR = Path(__file__).resolve().parent
+
+# Property tests: bounded in the suite, long with `make fuzz` (HYPOTHESIS_PROFILE=fuzz).
+hypothesis_settings.register_profile("default", max_examples=200, deadline=None, database=None)
+hypothesis_settings.register_profile("fuzz", max_examples=5000, deadline=None, database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 TZ_WORLD_SQL = BASE_DIR / "timezones" / "sql" / "tz_world.sql"
 
 DNS_RECORDS = {

@@ -274,6 +274,9 @@ if DATABASE_LOCK_TIMEOUT > 0:
     _lock_timeout_ms = int(DATABASE_LOCK_TIMEOUT * 1000)
     DATABASES["default"]["OPTIONS"].setdefault("options", f"-c lock_timeout={_lock_timeout_ms}")
 
+# DRF's JSON parser, hardened against bodies nested too deeply and unpaired surrogates.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["lookups.parsers.JSONParser"]
+
 # Admin login: after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username from one client
 # address, that pair is locked out for ADMIN_LOGIN_COOLOFF_MINUTES (django-axes, kept in PostgreSQL
 # so every worker sees the same count).

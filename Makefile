@@ -1,5 +1,5 @@
 # The README's two commands are `make run` and `make test`; CI runs .ci/run, which calls `make test`.
-.PHONY: run test setup lint format check bench
+.PHONY: run test setup lint format check bench fuzz load-fault
 
 run:
 	bin/run
@@ -23,3 +23,13 @@ check: setup
 
 bench: setup
 	.venv/bin/python bench/run.py
+
+# Property tests and schemathesis with many more examples than the suite runs (minutes, not seconds).
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz SCHEMATHESIS_MAX_EXAMPLES=1000 .venv/bin/pytest -p no:cacheprovider \
+		lookups/tests/test_hostile_input.py lookups/tests/test_schema_fuzz.py
+
+# Load with injected faults (PostgreSQL stop/start, GeoIP swap, slow DNS) on a PostgreSQL cluster
+# and a gunicorn of its own, all on 127.0.0.1; prints the figures the README quotes.
+load-fault: setup
+	.venv/bin/python bench/load_and_fault.py

@@ -276,6 +276,11 @@ if DATABASE_LOCK_TIMEOUT > 0:
 
 # DRF's JSON parser, hardened against bodies nested too deeply and unpaired surrogates.
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["lookups.parsers.JSONParser"]
+# ...and its XML renderer, which refused queries holding control characters with a 500.
+REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = [
+    "lookups.renderers.XMLRenderer" if renderer == "rest_framework_xml.renderers.XMLRenderer" else renderer
+    for renderer in REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"]
+]
 
 # Admin login: after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username from one client
 # address, that pair is locked out for ADMIN_LOGIN_COOLOFF_MINUTES (django-axes, kept in PostgreSQL

@@ -6,7 +6,7 @@ from http import HTTPStatus
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,7 +30,21 @@ logger = logging.getLogger(__name__)
 REQUEST_TOO_LARGE_MESSAGE = "The request body is too large."
 THROTTLED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
 
-_ERROR_RESPONSES = {status: ErrorSerializer for status in (400, 404, 413, 429, 503)}
+_ERROR_RESPONSES = {status: ErrorSerializer for status in (400, 404, 405, 413, 429, 503)}
+_QUERY_PARAMETER = OpenApiParameter(
+    "query",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description=(
+        "An IPv4 address, an IPv6 address (any textual form, brackets and zone IDs allowed) or a "
+        "domain name (internationalised ones too), at most 255 characters."
+    ),
+    examples=[
+        OpenApiExample("IPv4", value="81.2.69.142"),
+        OpenApiExample("IPv6", value="2001:4860:4860::8888"),
+        OpenApiExample("Name", value="example.com"),
+    ],
+)
 _LANGUAGE_PARAMETER = OpenApiParameter(
     "lang",
     OpenApiTypes.STR,
@@ -87,7 +101,7 @@ class LookupView(APIView):
 
     @extend_schema(
         operation_id="lookup",
-        parameters=[_LANGUAGE_PARAMETER],
+        parameters=[_QUERY_PARAMETER, _LANGUAGE_PARAMETER],
         responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
     )
     def get(self, request: Request, query: str) -> Response:
@@ -118,7 +132,7 @@ class BatchLookupView(APIView):
         operation_id="lookup_batch",
         parameters=[_LANGUAGE_PARAMETER],
         request=BatchInputSerializer,
-        responses={200: BatchOutputSerializer, **_ERROR_RESPONSES},
+        responses={200: BatchOutputSerializer, 415: ErrorSerializer, **_ERROR_RESPONSES},
     )
     def post(self, request: Request) -> Response:
         data = request.data

@@ -1,8 +1,11 @@
-"""CSV output for the API: one row per result, nested fields flattened (country.iso_code)."""
+"""CSV output for the API: one row per result, nested fields flattened (country.iso_code); XML that
+carries any query."""
 
+import re
 from typing import Any
 
 from rest_framework_csv.renderers import CSVRenderer
+from rest_framework_xml import renderers as xml_renderers
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -36,3 +39,25 @@ class FlatCSVRenderer(CSVRenderer):
             header.extend(key for key in row if key not in header)
         renderer_context = {**(renderer_context or {}), "header": header}
         return super().render(rows, media_type, renderer_context, writer_opts)
+
+
+# Characters XML 1.0 cannot carry at all (not even escaped): C0 controls but tab, LF and CR,
+# and the non-characters U+FFFE/U+FFFF. A query may hold them; the XML answer shows U+FFFD.
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_safe(data: Any) -> Any:
+    if isinstance(data, str):
+        return _NOT_IN_XML.sub("\ufffd", data)
+    if isinstance(data, dict):
+        return {_xml_safe(key): _xml_safe(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_xml_safe(item) for item in data]
+    return data
+
+
+class XMLRenderer(xml_renderers.XMLRenderer):
+    """DRF's XML renderer, minus the 500 it answered for a query holding a control character."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return super().render(_xml_safe(data), accepted_media_type, renderer_context)

@@ -7,6 +7,7 @@ checked against real bodies in the tests.
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
 from lookups.errors import LookupFailed
@@ -120,7 +121,15 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class BatchInputSerializer(serializers.Serializer):
-    queries = serializers.ListField(child=serializers.CharField(allow_blank=True), allow_empty=False)
+    queries = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        allow_empty=False,
+        max_length=settings.LOOKUP_BATCH_MAX,
+        help_text=(
+            "At most LOOKUP_BATCH_MAX queries (1,000 by default) and LOOKUP_BATCH_MAX_NAMES distinct "
+            "domain names (100 by default; the others answer too_many_names)."
+        ),
+    )
 
 
 class BatchItemSerializer(serializers.Serializer):

@@ -266,3 +266,17 @@ def test_single_lookup_of_any_path(client, city_database, text):
 def test_web_page_of_any_query(client, city_database, text):
     response = client.get("/", {"q": text.encode("utf-8", "surrogatepass")})
     assert response.status_code < 500
+
+
+@pytest.mark.django_db
+@FIXTURES_OK
+@given(st.lists(odd_text, min_size=1, max_size=5), st.sampled_from(["json", "xml", "yaml", "csv"]))
+@example(["S\x15", "a\x00b", "\ufffe"], "xml")
+def test_batch_in_every_format(client, city_database, queries, output_format):
+    queries = [query.encode("utf-16", "surrogatepass").decode("utf-16", "replace") for query in queries]
+    response = client.post(
+        f"/api/v1/lookup/batch?format={output_format}",
+        data=json.dumps({"queries": queries}),
+        content_type="application/json",
+    )
+    assert response.status_code == HTTPStatus.OK, response.content[:300]

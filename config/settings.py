@@ -276,6 +276,8 @@ if DATABASE_LOCK_TIMEOUT > 0:
 
 # DRF's JSON parser, hardened against bodies nested too deeply and unpaired surrogates.
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["lookups.parsers.JSONParser"]
+# ...its format negotiation, which answered `?format=` (empty) and repeated formats as valid...
+REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] = "lookups.negotiation.StrictFormatNegotiation"
 # ...and its XML renderer, which refused queries holding control characters with a 500.
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = [
     "lookups.renderers.XMLRenderer" if renderer == "rest_framework_xml.renderers.XMLRenderer" else renderer

@@ -22,6 +22,7 @@ from lookups.errors import (
 )
 from lookups.parsers import SURROGATE_MESSAGE, TOO_DEEP_MESSAGE
 from lookups.resolver import QUERY_MAX_LENGTH, Query, parse_query
+from lookups.tests.geoip_data import LONDON_IP
 
 # Fixtures (the test database, the GeoIP file, the DNS server) hold across a test's examples.
 FIXTURES_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -200,9 +201,7 @@ def test_batch_any_json(client, city_database, value):
 
 @pytest.mark.django_db
 @FIXTURES_OK
-@given(
-    st.lists(any_text | odd_text | st.sampled_from(["81.2.69.142", "london.example.com", "::ffff:1.2.3.4"]))
-)
+@given(st.lists(any_text | odd_text | st.sampled_from([LONDON_IP, "london.example.com", "::ffff:1.2.3.4"])))
 def test_batch_any_queries(client, city_database, queries):
     response = post(client, json.dumps({"queries": queries}).encode())
     body = assert_clear_answer(response)
@@ -280,3 +279,13 @@ def test_batch_in_every_format(client, city_database, queries, output_format):
         content_type="application/json",
     )
     assert response.status_code == HTTPStatus.OK, response.content[:300]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query_string", ["format=", "format=json&format=xml", "format=JSON", "format=json%00"]
+)
+def test_a_format_must_be_exactly_one_known_format(client, city_database, query_string):
+    response = client.get(f"/api/v1/lookup/{LONDON_IP}?{query_string}")
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["error"]["code"] == "not_found"

@@ -1,0 +1,244 @@
+"""Load with injected faults: does easygeoip keep answering, and lose no history?
+
+Starts everything it needs on this machine and nothing else: a PostgreSQL cluster of its own on a
+free loopback port (lookups/tests/pg_cluster.py), the test DNS server, a generated GeoIP City
+database and a gunicorn with the production settings. A few client threads send a mix of
+lookups (addresses, names, errors, batches, pages) to 127.0.0.1 for a bounded time while the
+schedule below injects faults; then it waits for the history spool to drain and compares the
+history rows every answer promised with the rows PostgreSQL holds.
+
+    make load-fault                          # the default run (about a minute)
+    .venv/bin/python bench/load_and_fault.py --seconds 60 --threads 6 --workers 4
+
+Figures go to stdout, and as JSON to bench/results/ (not committed).
+"""
+
+import argparse
+import collections
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import closing
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.test_settings")
+
+import django  # noqa: E402  (the path and settings first)
+
+django.setup()
+
+from conftest import DNS_RECORDS, create_tz_world, run_gunicorn  # noqa: E402
+from lookups.tests.dns_server import LocalDNSServer  # noqa: E402
+from lookups.tests.geoip_data import LONDON, NETWORKS, build_city_database  # noqa: E402
+from lookups.tests.pg_cluster import PostgresCluster  # noqa: E402
+from lookups.tests.traffic import Traffic, percentile  # noqa: E402
+
+DB_NAME = "easygeoip_load"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def prepare_cluster() -> PostgresCluster:
+    cluster = PostgresCluster()
+    cluster.start()
+    cluster.create_database(DB_NAME)
+    env = {
+        **os.environ,
+        "DATABASE_URL": cluster.url(DB_NAME),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": "migrate-only",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True
+    )
+    with closing(cluster.connect(DB_NAME)) as connection, connection.cursor() as cursor:
+        create_tz_world(cursor)
+    return cluster
+
+
+def collect_static(root: Path) -> None:
+    """As the production image does at build time: the pages need the manifest."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_STATIC_ROOT": str(root),
+        "DJANGO_SECRET_KEY": "collectstatic-only",
+    }
+    command = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
+    subprocess.run(command, cwd=BASE_DIR, env=env, check=True)
+
+
+def stored_rows(cluster: PostgresCluster) -> collections.Counter:
+    with closing(cluster.connect(DB_NAME)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT query, count(*) FROM lookups_lookup GROUP BY query")
+        return collections.Counter(dict(cursor.fetchall()))
+
+
+def spool_files(directory: Path) -> list[Path]:
+    return [path for path in directory.glob("*") if path.suffix in (".jsonl", ".replaying")]
+
+
+def run(seconds: float, threads: int, workers: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="easygeoip-load-"))
+    geoip_path = build_city_database(work / "geoip" / "GeoLite2-City.mmdb", build_epoch=1_700_000_000)
+    spool = work / "spool"
+    dns = LocalDNSServer(DNS_RECORDS).start()
+    log("collecting static files, starting PostgreSQL and migrating")
+    collect_static(work / "static")
+    cluster = prepare_cluster()
+    faults: list[dict] = []
+    outages: list[tuple[float, float]] = []  # wall-clock windows in which 5xx are expected
+    env = {
+        "DATABASE_URL": cluster.url(DB_NAME),
+        "GEOIP_PATH": str(geoip_path.parent),
+        "GEOIP_CITY": geoip_path.name,
+        "GEOIP_RELOAD_CHECK_INTERVAL": "1",
+        "DNS_NAMESERVERS": dns.address,
+        "DNS_TIMEOUT": "1",
+        "DJANGO_STATIC_ROOT": str(work / "static"),
+        "API_THROTTLE_RATE": "",
+        "HISTORY_SPOOL_DIR": str(spool),
+        "HISTORY_SPOOL_REPLAY_INTERVAL": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    try:
+        with run_gunicorn(env=env, tmp_path=work, workers=workers) as server:
+            port = int(server.url.rsplit(":", 1)[1])
+            server.get("/health")
+            started = time.monotonic()
+            wall_start = time.time()
+            traffic = Traffic(port, threads=threads, max_seconds=seconds + 60).start()
+            log(f"traffic: {threads} threads -> gunicorn with {workers} workers on 127.0.0.1:{port}")
+
+            def at(fraction: float) -> None:
+                delay = started + fraction * seconds - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+
+            def fault(name: str, **details) -> None:
+                faults.append({"at_s": round(time.monotonic() - started, 1), "fault": name, **details})
+                log(f"fault: {name} {details or ''}")
+
+            at(0.15)
+            fault("PostgreSQL stopped (pg_ctl stop -m fast)")
+            outage_start = time.time()
+            cluster.stop()
+            at(0.35)
+            cluster.start()
+            outages.append((outage_start, time.time()))
+            fault("PostgreSQL started", outage_s=round(time.time() - outage_start, 1))
+            at(0.45)
+            renamed = {**LONDON, "city": {"names": {"en": "Londinium", "de": "Londinium", "ja": "Londinium"}}}
+            networks = {**NETWORKS, "81.2.69.0/24": renamed}
+            build_city_database(geoip_path, build_epoch=1_800_000_000, networks=networks)
+            fault("GeoIP database replaced (new file renamed over the old one)")
+            at(0.55)
+            dns.delay = 0.4
+            fault("slow DNS: every answer 0.4 s late (DNS_TIMEOUT 1 s)")
+            at(0.70)
+            dns.delay = 0.0
+            dns.silent = True
+            dns_start = time.time()
+            fault("DNS silent: no answer at all")
+            at(0.80)
+            dns.silent = False
+            fault("DNS back", silent_s=round(time.time() - dns_start, 1))
+            at(1.0)
+            tally = traffic.stop()
+            elapsed = time.monotonic() - started
+            log("traffic stopped; waiting for the history spool to drain")
+
+            drain_started = time.monotonic()
+            while spool_files(spool) and time.monotonic() - drain_started < 60:
+                status, _, _ = server.get("/api/v1/lookup/81.2.69.142")
+                if status == 200:
+                    tally.expected_rows["81.2.69.142"] += 1
+                time.sleep(0.2)
+            drained_after = time.monotonic() - drain_started
+            gunicorn_log = server.log.read_text()
+            city_after = json.loads(server.get("/api/v1/lookup/81.2.69.142")[2])["city"]["name"]
+    finally:
+        dns.stop()
+    try:
+        stored = stored_rows(cluster)
+    finally:
+        cluster.destroy()
+        results = BASE_DIR / "bench" / "results"
+        results.mkdir(parents=True, exist_ok=True)
+        for server_log in work.glob("gunicorn-*.log"):
+            shutil.copy(server_log, results / f"load_and_fault-{time.strftime('%Y%m%d-%H%M%S')}.gunicorn.log")
+        shutil.rmtree(work, ignore_errors=True)
+
+    expected = tally.expected_rows
+    missing = expected - stored
+    extra = stored - expected
+    errors_outside = [
+        error
+        for error in tally.server_errors
+        if not any(start <= error[0] <= end + 1 for start, end in outages)
+    ]
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "seconds": round(elapsed, 1),
+        "threads": threads,
+        "gunicorn_workers": workers,
+        "requests_sent": tally.sent,
+        "answered": tally.answered,
+        "requests_per_second": round(tally.answered / elapsed, 1),
+        "by_kind": dict(tally.by_kind.most_common()),
+        "server_errors_total": len(tally.server_errors),
+        "server_errors_outside_outage": len(errors_outside),
+        "history_rows_expected": sum(expected.values()),
+        "history_rows_stored": sum(stored.values()),
+        "history_rows_missing": sum(missing.values()),
+        "history_rows_duplicated": sum(extra.values()),
+        "spool_left": len(spool_files(spool)),
+        "spool_drained_after_s": round(drained_after, 1),
+        "latency_ms": {
+            "p50": round(percentile(tally.latencies, 0.50) * 1000, 1),
+            "p99": round(percentile(tally.latencies, 0.99) * 1000, 1),
+            "max": round(tally.slowest * 1000, 1),
+        },
+        "workers_booted": gunicorn_log.count("Booting worker"),
+        "worker_timeouts": gunicorn_log.count("WORKER TIMEOUT"),
+        "tracebacks_in_log": gunicorn_log.count("Traceback"),
+        "city_after_swap": city_after,
+        "faults": faults,
+        "started_at": wall_start,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=50, help="length of the loaded run (default 50)")
+    parser.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
+    args = parser.parse_args()
+    if not 5 <= args.seconds <= 600:
+        parser.error("--seconds must be between 5 and 600")
+    report = run(args.seconds, args.threads, min(args.workers, 8))
+    print(json.dumps(report, indent=2))
+    results = BASE_DIR / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"load_and_fault-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
+        json.dumps(report, indent=2)
+    )
+    ok = (
+        report["history_rows_missing"] == 0
+        and report["history_rows_duplicated"] == 0
+        and report["server_errors_outside_outage"] == 0
+    )
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

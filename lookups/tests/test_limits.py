@@ -9,9 +9,10 @@ from http import HTTPStatus
 import pytest
 
 from conftest import live_environment, run_gunicorn
-from lookups.errors import QUERY_TOO_LONG_MESSAGE, TOO_MANY_NAMES_MESSAGE
+from lookups.errors import QUERY_TOO_LONG_MESSAGE, TOO_MANY_NAMES_MESSAGE, DNSUnavailable
 from lookups.models import Lookup
-from lookups.resolver import QUERY_MAX_LENGTH
+from lookups.resolver import QUERY_MAX_LENGTH, Resolver, resolve_many
+from lookups.tests.dns_server import SILENT_NAME
 from lookups.tests.geoip_data import LONDON_IP
 
 # --- In the application --------------------------------------------------------------------------
@@ -154,3 +155,15 @@ def test_with_redis_the_rate_limit_holds_across_workers(
     assert statuses == [HTTPStatus.OK] * 5 + [HTTPStatus.TOO_MANY_REQUESTS] * 7
     assert json.loads(body)["error"]["code"] == "throttled"
     assert 0 < int(headers["Retry-After"]) <= 60
+
+
+def test_names_whose_turn_comes_after_the_deadline_are_not_asked(dns_server):
+    names = [f"late{number}.{SILENT_NAME}" for number in range(8)]
+    resolver = Resolver(nameservers=[dns_server.address], timeout=1.0)
+    # One at a time, so the order is known: the first name uses its whole second, the second
+    # (at most) what is left of the deadline, and the others are answered without a query.
+    answers = resolve_many(names, resolver=resolver, workers=1, deadline=1.5)
+    assert all(isinstance(answers[name], DNSUnavailable) for name in names)
+    asked = {name for name, _ in dns_server.queries if name in names}
+    assert names[0] in asked
+    assert asked <= set(names[:2])

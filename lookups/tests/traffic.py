@@ -67,6 +67,7 @@ class Tally:
     server_errors: list = field(default_factory=list)  # (time, status, body) of every 5xx not promised
     slowest: float = 0.0
     latencies: list = field(default_factory=list)
+    samples: list = field(default_factory=list)  # (wall-clock start, seconds) of every answer
 
 
 class Traffic:
@@ -103,7 +104,7 @@ class Traffic:
             call = self.mix[next(self._counter) % len(self.mix)]
             if connection is None:
                 connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            started = time.monotonic()
+            started, wall_started = time.monotonic(), time.time()
             try:
                 body = json.dumps(call.body) if call.body is not None else None
                 headers = {"Content-Type": "application/json"} if body else {}
@@ -119,9 +120,9 @@ class Traffic:
                     self.tally.by_kind[f"connection error: {type(exc).__name__}"] += 1
                 continue
             elapsed = time.monotonic() - started
-            self._count(call, status, payload, elapsed)
+            self._count(call, status, payload, elapsed, wall_started)
 
-    def _count(self, call: Call, status: int, payload: bytes, elapsed: float) -> None:
+    def _count(self, call: Call, status: int, payload: bytes, elapsed: float, wall_started: float) -> None:
         code = None
         if status != 200:
             try:
@@ -136,6 +137,7 @@ class Traffic:
             tally.by_kind[f"{status} {code or 'ok'}"] += 1
             tally.slowest = max(tally.slowest, elapsed)
             tally.latencies.append(elapsed)
+            tally.samples.append((wall_started, elapsed))
             if recorded:
                 for query in call.queries:
                     tally.expected_rows[query] += 1

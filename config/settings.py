@@ -215,6 +215,20 @@ LOOKUP_REQUESTER_ADDRESS = env_str("LOOKUP_REQUESTER_ADDRESS", "anonymize")
 if LOOKUP_REQUESTER_ADDRESS not in {"anonymize", "full", "none"}:
     raise ImproperlyConfigured("LOOKUP_REQUESTER_ADDRESS must be anonymize, full or none")
 
+# --- GeoIP updates --------------------------------------------------------------------------
+
+# `manage.py update_maxmind` downloads from MaxMind when both are set, else DB-IP Lite (no account).
+MAXMIND_ACCOUNT_ID = env_str("MAXMIND_ACCOUNT_ID")
+MAXMIND_LICENSE_KEY = env_str("MAXMIND_LICENSE_KEY")  # secret: never logged or shown
+MAXMIND_DOWNLOAD_URL = env_str("MAXMIND_DOWNLOAD_URL", "https://download.maxmind.com")
+# One City edition (GeoLite2-City, GeoIP2-City) and optionally one ASN edition (GeoLite2-ASN, GeoIP2-ISP).
+MAXMIND_EDITIONS = env_list("MAXMIND_EDITIONS", "GeoLite2-City")
+DBIP_DOWNLOAD_URL = env_str("DBIP_DOWNLOAD_URL", "https://download.db-ip.com/free")
+# The optional ASN database's file name in GEOIP_PATH: lookups gain `traits` when it is there.
+GEOIP_ASN = env_str("GEOIP_ASN", "GeoLite2-ASN.mmdb")
+# /health turns to a warning past this age (GeoLite's licence asks for updates within 30 days).
+GEOIP_MAX_AGE_DAYS = env_int("GEOIP_MAX_AGE_DAYS", 30)
+
 # --- REST framework -------------------------------------------------------------------------
 
 REST_FRAMEWORK = {

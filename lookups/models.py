@@ -59,3 +59,29 @@ class Lookup(models.Model):
     @property
     def succeeded(self) -> bool:
         return self.outcome == OUTCOME_OK
+
+
+class UpdateRun(models.Model):
+    """One database installed (or refused) by `manage.py update_maxmind`: what, from where, how it went."""
+
+    class Outcome(models.TextChoices):
+        UPDATED = "updated", "Updated"
+        CURRENT = "current", "Already current"
+        FAILED = "failed", "Failed"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # maxmind, dbip, url, file or rollback.
+    source = models.CharField(max_length=16)
+    edition = models.CharField(max_length=64, blank=True, default="")
+    build_date = models.DateTimeField(null=True, blank=True)
+    # SHA-256 of the .mmdb file itself (not of the archive it came in).
+    checksum = models.CharField(max_length=64, blank=True, default="")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    message = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.edition or self.source} {self.outcome} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -10,6 +10,7 @@ from typing import Any
 from rest_framework import serializers
 
 from lookups.errors import LookupFailed
+from lookups.geoip import attribution_for
 from lookups.services import LookupResult, Place
 
 
@@ -43,9 +44,14 @@ def result_as_dict(result: LookupResult, *, language: str = "en") -> dict[str, A
             "time_zone": result.time_zone,
             "time_zone_source": result.time_zone_source,
         },
+        "traits": {
+            "autonomous_system_number": result.autonomous_system_number,
+            "autonomous_system_organization": result.autonomous_system_organization,
+        },
         "database": {
             "edition": result.database.edition,
             "build_date": result.database.build_date.isoformat(),
+            "attribution": attribution_for(result.database.edition),
         },
         "language": language,
     }
@@ -88,9 +94,19 @@ class LocationSerializer(serializers.Serializer):
     )
 
 
+class TraitsSerializer(serializers.Serializer):
+    autonomous_system_number = serializers.IntegerField(
+        allow_null=True, help_text="From the ASN database, when one is installed."
+    )
+    autonomous_system_organization = serializers.CharField(allow_null=True)
+
+
 class DatabaseSerializer(serializers.Serializer):
     edition = serializers.CharField()
     build_date = serializers.DateTimeField()
+    attribution = serializers.CharField(
+        allow_null=True, help_text="The credit the database's licence asks for, to show with its data."
+    )
 
 
 class LookupResultSerializer(serializers.Serializer):
@@ -106,6 +122,7 @@ class LookupResultSerializer(serializers.Serializer):
     city = CitySerializer(allow_null=True)
     postal = PostalSerializer()
     location = LocationSerializer()
+    traits = TraitsSerializer()
     database = DatabaseSerializer()
     language = serializers.CharField()
 

@@ -2,6 +2,7 @@
 
 from http import HTTPStatus
 
+from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -11,9 +12,14 @@ from django.views.decorators.http import require_GET
 from lookups import services
 from lookups.clients import accepted_languages, choose_language, client_address
 from lookups.errors import DatabaseUnavailable, LookupFailed
-from lookups.geoip import attribution_for, city_reader
+from lookups.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
 from lookups.models import Channel
 from lookups.serializers import result_as_dict
+
+DATABASE_OLD_MESSAGE = (
+    "The {edition} database is {age} days old (more than GEOIP_MAX_AGE_DAYS = {limit}). "
+    "Update it with `manage.py update_maxmind`; GeoLite's licence asks for updates within 30 days."
+)
 
 
 def lookup_context(request: HttpRequest, query: str) -> tuple[dict, int]:
@@ -68,15 +74,32 @@ def health(request: HttpRequest) -> JsonResponse:
             {"status": "unavailable", "reason": "PostgreSQL does not answer."},
             status=HTTPStatus.SERVICE_UNAVAILABLE,
         )
-    age = timezone.now() - info.build_date
-    return JsonResponse(
-        {
-            "status": "ok",
-            "database": {
-                "edition": info.edition,
-                "build_date": info.build_date.isoformat(),
-                "age_days": age.days,
-                "attribution": attribution_for(info.edition),
-            },
-        }
-    )
+    body = {"status": "ok", "database": _database_health(info)}
+    try:
+        body["asn_database"] = _database_health(asn_reader().info())
+    except DatabaseUnavailable:
+        body["asn_database"] = None  # optional
+    old = [
+        db
+        for db in (body["database"], body["asn_database"])
+        if db and db["age_days"] > settings.GEOIP_MAX_AGE_DAYS
+    ]
+    if old:
+        # Still 200: the service answers, but an operator should update the data.
+        body["status"] = "warning"
+        body["message"] = " ".join(
+            DATABASE_OLD_MESSAGE.format(
+                edition=db["edition"], age=db["age_days"], limit=settings.GEOIP_MAX_AGE_DAYS
+            )
+            for db in old
+        )
+    return JsonResponse(body)
+
+
+def _database_health(info: DatabaseInfo) -> dict:
+    return {
+        "edition": info.edition,
+        "build_date": info.build_date.isoformat(),
+        "age_days": (timezone.now() - info.build_date).days,
+        "attribution": attribution_for(info.edition),
+    }

@@ -22,4 +22,5 @@ check: setup
 	DJANGO_SETTINGS_MODULE=config.test_settings .venv/bin/python manage.py makemigrations --check --dry-run
 
 bench: setup
-	.venv/bin/python bench/run.py
+	command -v wrk >/dev/null || (apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk)
+	.venv/bin/python bench/run.py $(BENCH_ARGS)

@@ -7,8 +7,8 @@ any speed, so PBKDF2 would only add milliseconds to every request. The compariso
 
 Per request: one SELECT by account ID (a unique index), and for a key with a quota one
 INSERT ... ON CONFLICT DO UPDATE on its (key, UTC day) counter row, which admits the request
-and counts it in one atomic statement. Counting the day's history rows instead would cost a scan
-that grows with the quota (see the README's web-service section for the figures).
+and counts it in one atomic statement. Counting the day's history rows instead costs a scan that
+grows with the quota (figures in the README's "Keys and quotas").
 """
 
 import base64
@@ -136,7 +136,12 @@ def authenticate(header: str | None) -> Credential:
     return Credential(id=key_id, account_id=account_id, daily_quota=daily_quota, last_used_at=last_used_at)
 
 
+# One round trip, one implicit transaction (a multi-statement simple query). Without waiting for
+# the WAL flush: measured 0.5 ms instead of 6.7 ms on our busy 2-core machine. A PostgreSQL crash
+# could forget the last few increments (a key gets a few lookups more); the history row written
+# right after, with a synchronous commit, flushes them in the normal case anyway.
 _COUNT_SQL = """
+    SET LOCAL synchronous_commit TO OFF;
     INSERT INTO {table} (api_key_id, day, used) VALUES (%s, %s, 1)
     ON CONFLICT ON CONSTRAINT apikeyusage_key_day_uniq
     DO UPDATE SET used = {table}.used + 1 WHERE {table}.used < %s

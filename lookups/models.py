@@ -29,7 +29,7 @@ class ApiKey(models.Model):
 
     name = models.CharField(max_length=100, help_text="Who or what uses this key.")
     # MaxMind's clients send an integer account ID; each key has its own, random one.
-    account_id = models.PositiveIntegerField(unique=True, editable=False)
+    account_id = models.PositiveIntegerField("account ID", unique=True, editable=False)
     key_hash = models.CharField(max_length=128, editable=False)
     daily_quota = models.PositiveIntegerField(
         null=True, blank=True, help_text="Lookups allowed per UTC day; empty for no limit."

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from lookups import credentials, services
 from lookups.clients import client_address
@@ -104,6 +105,7 @@ def body_for(result: LookupResult, *, service: str, queries_remaining: int | Non
     return body
 
 
+@csrf_exempt  # basic auth, no cookies: nothing to forge, and a refused POST must answer in JSON
 @maxmind_errors
 def lookup(request: HttpRequest, service: str, ip_address: str) -> HttpResponse:
     if request.method != "GET":

@@ -9,6 +9,7 @@ import json
 from http import HTTPStatus
 
 import pytest
+from django.test import Client
 
 from lookups import credentials
 from lookups.errors import (
@@ -248,7 +249,8 @@ def test_a_zero_quota_admits_nothing(city_database, ask, issued):
     )
 
 
-def test_other_methods_are_refused(city_database, client, issued):
+def test_other_methods_are_refused(city_database, issued):
+    client = Client(enforce_csrf_checks=True)  # as in production: a 405 in JSON, not a CSRF page
     response = client.post(
         f"/geoip/v2.1/city/{LONDON_IP}",
         headers={"Authorization": basic(issued.api_key.account_id, issued.license_key)},

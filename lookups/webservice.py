@@ -7,6 +7,7 @@ is a hot path, and the protocol fixes the one format there is to negotiate.
 
 import functools
 import json
+import logging
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -27,6 +28,8 @@ from lookups.errors import (
 )
 from lookups.models import Channel
 from lookups.services import LookupResult
+
+logger = logging.getLogger(__name__)
 
 # MaxMind's media types (the clients only look for "json" in them).
 CONTENT_TYPES = {
@@ -84,7 +87,8 @@ def maxmind_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         except (LookupFailed, CredentialsRejected) as error:
             code, status = MAXMIND_ERRORS.get(error.code, (error.code.upper(), error.status))
             return error_response(code, error.message, status)
-        except DatabaseError:
+        except DatabaseError as error:
+            logger.error("Database error while answering %s: %s", request.path, error)
             return error_response(
                 "DATABASE_UNAVAILABLE", DATABASE_ERROR_MESSAGE, HTTPStatus.SERVICE_UNAVAILABLE
             )

@@ -9,6 +9,7 @@ import json
 from http import HTTPStatus
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from lookups import credentials
@@ -172,6 +173,13 @@ def test_domain_names_are_refused_not_resolved(city_database, ask):
 
 
 def test_a_missing_database_is_a_server_error(geoip_dir, ask):
+    status, code, _ = error_of(ask(f"/geoip/v2.1/city/{LONDON_IP}"))
+    assert (status, code) == (HTTPStatus.SERVICE_UNAVAILABLE, "DATABASE_UNAVAILABLE")
+
+
+def test_a_history_that_cannot_be_written_is_a_server_error(city_database, ask):
+    with connection.cursor() as cursor:  # PostgreSQL itself refuses the row
+        cursor.execute("ALTER TABLE lookups_lookup ADD CONSTRAINT refuse_all CHECK (false) NOT VALID")
     status, code, _ = error_of(ask(f"/geoip/v2.1/city/{LONDON_IP}"))
     assert (status, code) == (HTTPStatus.SERVICE_UNAVAILABLE, "DATABASE_UNAVAILABLE")
 

@@ -1,4 +1,4 @@
-"""The lookup history: one row per lookup, failed ones included."""
+"""The lookup history (one row per lookup, failed ones included) and the web service's API keys."""
 
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
@@ -18,6 +18,48 @@ class TimeZoneSource(models.TextChoices):
 
 
 OUTCOME_OK = "ok"
+
+
+class ApiKey(models.Model):
+    """A credential for the MaxMind-compatible web service (lookups.webservice).
+
+    Clients send `account_id:licence key` as HTTP basic auth, as MaxMind's client libraries do.
+    The licence key itself is never stored: see lookups.credentials for how it is hashed.
+    """
+
+    name = models.CharField(max_length=100, help_text="Who or what uses this key.")
+    # MaxMind's clients send an integer account ID; each key has its own, random one.
+    account_id = models.PositiveIntegerField("account ID", unique=True, editable=False)
+    key_hash = models.CharField(max_length=128, editable=False)
+    daily_quota = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Lookups allowed per UTC day; empty for no limit."
+    )
+    revoked = models.BooleanField(default=False, help_text="A revoked key is refused at once.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Updated at most once a minute (lookups.credentials), not on every request.
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account_id})"
+
+
+class ApiKeyUsage(models.Model):
+    """Lookups admitted for one key on one UTC day: the quota counter, one small row per key a day."""
+
+    # db_index off: the unique (api_key, day) constraint's index serves lookups by key.
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="usage", db_index=False)
+    day = models.DateField()
+    used = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "day"], name="apikeyusage_key_day_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} on {self.day}: {self.used}"
 
 
 class Lookup(models.Model):
@@ -44,6 +86,10 @@ class Lookup(models.Model):
     requester = models.GenericIPAddressField(null=True, blank=True)
     database_edition = models.CharField(max_length=64, blank=True, default="")
     database_build_date = models.DateTimeField(null=True, blank=True)
+    # The web-service credential that asked (channel "webservice"); keys are revoked, never deleted.
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.PROTECT, null=True, blank=True, related_name="lookups", db_index=False
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -51,6 +97,12 @@ class Lookup(models.Model):
             models.Index(fields=["country_code", "-created_at"], name="lookup_country_time_idx"),
             models.Index(fields=["channel", "-created_at"], name="lookup_channel_time_idx"),
             models.Index(fields=["outcome", "-created_at"], name="lookup_outcome_time_idx"),
+            # Partial: only web-service rows carry a key, so other lookups pay nothing for it.
+            models.Index(
+                fields=["api_key", "-created_at"],
+                name="lookup_apikey_time_idx",
+                condition=models.Q(api_key__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

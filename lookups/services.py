@@ -232,11 +232,14 @@ def history_row(
     *,
     channel: str,
     requester: str | None,
+    api_key_id: int | None = None,
 ) -> Lookup:
     """An unsaved Lookup for a result or a failure."""
     # PostgreSQL text cannot hold NUL: keep a visible stand-in rather than lose the row.
     stored_query = query.strip()[:255].replace("\x00", "\ufffd")
-    row = Lookup(query=stored_query, channel=channel, requester=anonymise_address(requester))
+    row = Lookup(
+        query=stored_query, channel=channel, requester=anonymise_address(requester), api_key_id=api_key_id
+    )
     if isinstance(outcome, LookupFailed):
         row.outcome = outcome.code
         return row
@@ -270,16 +273,20 @@ def lookup(
     *,
     channel: str,
     requester: str | None = None,
+    api_key_id: int | None = None,
     resolver: Resolver | None = None,
     reader: GeoIPReader | None = None,
 ) -> LookupResult:
-    """Geolocate a query and record it in the history, whether it succeeds or fails."""
+    """Geolocate a query and record it in the history, whether it succeeds or fails.
+
+    `api_key_id`: the web-service key that asked, kept in the history row.
+    """
     try:
         result = geolocate(query, resolver=resolver, reader=reader)
     except LookupFailed as error:
-        history_row(query, error, channel=channel, requester=requester).save()
+        history_row(query, error, channel=channel, requester=requester, api_key_id=api_key_id).save()
         raise
-    history_row(query, result, channel=channel, requester=requester).save()
+    history_row(query, result, channel=channel, requester=requester, api_key_id=api_key_id).save()
     return result
 
 

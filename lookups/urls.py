@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from lookups import api, views
+from lookups import api, views, webservice
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,4 +9,10 @@ urlpatterns = [
     path("api/v1/lookup/", api.OwnAddressLookupView.as_view(), name="api-lookup-own"),
     path("api/v1/lookup/batch", api.BatchLookupView.as_view(), name="api-lookup-batch"),
     path("api/v1/lookup/<path:query>", api.LookupView.as_view(), name="api-lookup"),
+    # MaxMind's web-service paths, so that its client libraries can use us (lookups.webservice).
+    re_path(
+        r"^geoip/v2\.1/(?P<service>city|country|insights)/(?P<ip_address>[^/]*)$",
+        webservice.lookup,
+        name="webservice-lookup",
+    ),
 ]

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
 from conftest import BASE_DIR, live_environment, run_gunicorn
@@ -401,6 +402,7 @@ def test_phone_viewport(browser, server):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     button = page.locator(".lookup-form button").bounding_box()
     assert button["height"] >= 40  # a comfortable touch target
+    assert axe_violations(page) == []
     session.screenshot("phone-result")
     page.goto("/batch")
     page.fill("#id_queries", f"{LONDON_IP}\n{COUNTRY_ONLY_IP}\nbad!")
@@ -506,3 +508,32 @@ def test_redoc_renders_under_its_policy(browsing):
     expect(page.locator("h1")).to_contain_text("easygeoip API")
     expect(page.get_by_text("/api/v1/lookup/batch").first).to_be_attached()
     browsing.screenshot("redoc", full_page=False)
+
+
+def axe_violations(page: Page) -> list[str]:
+    results = Axe().run(page)
+    return [
+        f"{violation['id']} ({violation['impact']}): {node['target']}"
+        for violation in results.response["violations"]
+        for node in violation["nodes"]
+    ]
+
+
+def test_accessibility_checks(browsing, tmp_path):
+    """axe-core's automated WCAG checks (contrast, labels, landmarks, names) on every page state."""
+    page = browsing.page
+    browsing.expect_status(lookup_path("not a query!") + "?partial=1", HTTPStatus.BAD_REQUEST)
+    page.goto("/")
+    assert axe_violations(page) == []
+    look_up(page, "dual.example.com")
+    expect(page.locator(".leaflet-marker-icon")).to_be_visible()
+    page.locator("details.raw summary").click()
+    assert axe_violations(page) == []
+    look_up(page, "not a query!")
+    expect(page.locator(".error")).to_be_visible()
+    assert axe_violations(page) == []
+    page.goto("/batch")
+    page.fill("#id_queries", f"{LONDON_IP}\nbad!")
+    page.get_by_role("button", name="Look up", exact=True).click()
+    expect(page.locator(".results-table")).to_be_visible()
+    assert axe_violations(page) == []

@@ -83,6 +83,7 @@ def _no_throttling(settings, request):
             **settings.REST_FRAMEWORK,
             "DEFAULT_THROTTLE_RATES": {"anon": None},
         }
+        settings.PAGE_THROTTLE_RATE = None
 
 
 @pytest.fixture

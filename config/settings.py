@@ -90,6 +90,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "lookups.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -261,6 +262,29 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- The lookup page ---------------------------------------------------------------------------
+
+# Sent with every response. No inline scripts or styles anywhere: the pages keep their
+# JavaScript and CSS in static files. Map tiles come from OpenStreetMap (MAP_TILE_URL); an
+# operator who changes the tile server adds its host to img-src. Empty: no header.
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; "
+    "img-src 'self' data: https://tile.openstreetmap.org https://*.tile.openstreetmap.org; "
+    "script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'; form-action 'self'",
+)
+MAP_TILE_URL = env_str("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+MAP_TILE_ATTRIBUTION = env_str(
+    "MAP_TILE_ATTRIBUTION",
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+)
+# Lookups from the HTML pages per client address (a batch counts once); empty turns it off.
+# Defaults to the API's rate, counted separately from it.
+PAGE_THROTTLE_RATE = env_str("PAGE_THROTTLE_RATE", env_str("API_THROTTLE_RATE", "600/minute")) or None
+# Largest CSV file the batch page accepts, in bytes.
+LOOKUP_BATCH_UPLOAD_MAX_BYTES = env_int("LOOKUP_BATCH_UPLOAD_MAX_BYTES", 1024 * 1024)
 
 # --- Logging --------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from lookups import api, views, webservice
 urlpatterns = [
     path("", views.home, name="home"),
     path("lookup/<path:query>", views.lookup_page, name="lookup"),
+    path("batch", views.batch, name="batch"),
     path("health", views.health, name="health"),
     path("api/v1/lookup/", api.OwnAddressLookupView.as_view(), name="api-lookup-own"),
     path("api/v1/lookup/batch", api.BatchLookupView.as_view(), name="api-lookup-batch"),

@@ -52,7 +52,8 @@ RUN DJANGO_SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectst
 
 ENV DJANGO_SETTINGS_MODULE=config.settings \
     GEOIP_PATH=/data/geoip \
-    GUNICORN_BIND=0.0.0.0:8000
+    GUNICORN_BIND=0.0.0.0:8000 \
+    GUNICORN_CONTROL_SOCKET=/tmp/gunicorn.ctl
 VOLUME ["/data/geoip"]
 EXPOSE 8000
 # Numeric, so that orchestrators can check it is not root (runAsNonRoot) without /etc/passwd.

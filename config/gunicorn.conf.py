@@ -19,3 +19,6 @@ limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
 wsgi_app = "config.wsgi:application"
+# gunicornc's control socket. gunicorn's default is under $HOME, which the image's user has not.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]

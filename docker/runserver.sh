@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 if [ "${DEBUGPY:-0}" = 1 ]; then
     echo "runserver: waiting for a debugger to attach on ${DEBUGPY_ADDRESS:-0.0.0.0:5678}"
-    exec python -m debugpy --listen "${DEBUGPY_ADDRESS:-0.0.0.0:5678}" --wait-for-client \
+    # Frozen standard-library modules would make the debugger miss breakpoints in them.
+    exec python -Xfrozen_modules=off -m debugpy --listen "${DEBUGPY_ADDRESS:-0.0.0.0:5678}" --wait-for-client \
         manage.py runserver "${RUNSERVER_ADDRESS:-0.0.0.0:8000}"
 fi
 exec python manage.py runserver "${RUNSERVER_ADDRESS:-0.0.0.0:8000}"

@@ -275,6 +275,25 @@ def test_interpolation_follows_compose():
     assert interpolate("${EMPTY?fine}", variables) == ""
 
 
+def test_the_readme_documents_every_environment_variable():
+    """Whatever settings.py, gunicorn's config, the container scripts and compose read."""
+    sources = {
+        REPO / "config" / "settings.py": r"env_(?:str|bool|int|float|list)\(\s*\"([A-Z][A-Z0-9_]+)\"",
+        REPO / "config" / "gunicorn.conf.py": r"environ(?:\.get\(|\[)\"([A-Z][A-Z0-9_]+)\"",
+        ENV_EXAMPLE: r"^#? ?([A-Z][A-Z0-9_]+)=",
+        COMPOSE_FILE: r"\$\{([A-Z][A-Z0-9_]+)",
+        COMPOSE_DEV_FILE: r"\$\{([A-Z][A-Z0-9_]+)",
+        **{path: r"\$\{([A-Z][A-Z0-9_]+)" for path in (REPO / "docker").glob("*.sh")},
+    }
+    variables = set()
+    for path, pattern in sources.items():
+        found = set(re.findall(pattern, path.read_text(), re.MULTILINE))
+        assert found, path
+        variables |= found
+    readme = (REPO / "README.md").read_text()
+    assert sorted(v for v in variables if f"`{v}`" not in readme) == []
+
+
 # --- The scheduler --------------------------------------------------------------------------------
 
 

@@ -60,8 +60,8 @@ EXPOSE 8000
 USER 10001:10001
 # The first start may load the time-zone polygons and download a database: give it time.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=10m --retries=3 \
-    CMD ["python", "docker/healthcheck.py"]
-ENTRYPOINT ["docker/entrypoint.sh"]
+    CMD ["python", "/app/docker/healthcheck.py"]
+ENTRYPOINT ["/app/docker/entrypoint.sh"]
 CMD ["gunicorn", "-c", "config/gunicorn.conf.py"]
 
 # --- dev: the same image plus debugpy, serving with runserver (compose.dev.yml) ---------------
@@ -72,7 +72,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links=/wheels -r /tmp/requirements/dev.txt
 USER 10001:10001
 EXPOSE 5678
-CMD ["docker/runserver.sh"]
+CMD ["/app/docker/runserver.sh"]
 
 # --- production: the default target, so it must stay the last stage --------------------------
 FROM runtime AS production

@@ -89,6 +89,19 @@ def image_json_array(keyword: str, stage: str = "production") -> list[str]:
     return yaml.safe_load(found[-1].arguments)
 
 
+def image_healthcheck(stage: str = "production") -> list[str]:
+    """The HEALTHCHECK's command (exec form)."""
+    instructions = dockerfile_instructions()
+    lineage = stage_lineage(stage, instructions)
+    found = [i for i in instructions if i.keyword == "HEALTHCHECK" and i.stage in lineage]
+    return yaml.safe_load(found[-1].arguments.partition(" CMD ")[2])
+
+
+def on_this_machine(command: list[str]) -> list[str]:
+    """An image's command with its paths under /app (the WORKDIR) made paths of this checkout."""
+    return [str(REPO / part.removeprefix("/app/")) if part.startswith("/app/") else part for part in command]
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """A .env file as compose reads it: KEY=VALUE lines, comments and blank lines skipped."""
     values = {}

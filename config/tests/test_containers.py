@@ -129,7 +129,7 @@ def test_the_app_starts_only_on_a_healthy_postgis_and_keeps_its_data_on_volumes(
     assert scheduler["build"] == app["build"]
     assert scheduler["depends_on"]["db"]["condition"] == "service_healthy"
     assert "geoip:/data/geoip" in scheduler["volumes"]
-    assert scheduler["entrypoint"] == ["docker/scheduler.sh"]
+    assert scheduler["entrypoint"] == ["/app/docker/scheduler.sh"]
     assert scheduler["healthcheck"] == {"disable": True}
     assert "command" not in scheduler  # an entrypoint of its own discards the image's CMD
     assert "ports" not in scheduler
@@ -148,7 +148,7 @@ def test_development_mounts_the_source_and_debugs_on_loopback_only():
     assert app["build"]["target"] == "dev"
     assert ".:/app" in app["volumes"]
     assert "geoip:/data/geoip" in app["volumes"]
-    assert app["command"] == ["docker/runserver.sh"]
+    assert app["command"] == ["/app/docker/runserver.sh"]
     assert "127.0.0.1:5678:5678" in app["ports"]
     files = (COMPOSE_FILE, COMPOSE_DEV_FILE)
     environment = service_environment("app", dotenv=operator_dotenv(), files=files)
@@ -209,9 +209,14 @@ def test_the_image_runs_as_a_user_with_a_health_check_and_no_geoip_database():
     assert "10001" in next(i.arguments for i in instructions if "useradd" in i.arguments)
 
     healthcheck = last("HEALTHCHECK", "production")
-    assert healthcheck.endswith('CMD ["python", "docker/healthcheck.py"]')
+    # The checkout is /app in the image (WORKDIR), so the image's paths name files of ours.
+    assert last("WORKDIR", "production") == "/app"
+    assert healthcheck.endswith('CMD ["python", "/app/docker/healthcheck.py"]')
     assert (REPO / "docker" / "healthcheck.py").is_file()
-    assert image_json_array("ENTRYPOINT") == ["docker/entrypoint.sh"]
+    assert image_json_array("ENTRYPOINT") == ["/app/docker/entrypoint.sh"]
+    assert image_json_array("CMD", "dev") == ["/app/docker/runserver.sh"]
+    for script in ("entrypoint.sh", "runserver.sh", "scheduler.sh"):
+        assert os.access(REPO / "docker" / script, os.X_OK)
     assert image_json_array("CMD") == ["gunicorn", "-c", "config/gunicorn.conf.py"]
     assert image_environment()["GUNICORN_BIND"] == "0.0.0.0:8000"
     assert last("VOLUME", "production") == '["/data/geoip"]'

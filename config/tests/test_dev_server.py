@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from config.tests.containers import COMPOSE_DEV_FILE, COMPOSE_FILE, REPO, operator_dotenv, service_environment
+from config.tests.containers import (
+    COMPOSE_DEV_FILE,
+    COMPOSE_FILE,
+    REPO,
+    load_compose,
+    on_this_machine,
+    operator_dotenv,
+    service_environment,
+)
 from conftest import free_port, live_environment
 from lookups import views
 
@@ -191,7 +199,7 @@ def test_an_editor_attaches_to_the_dev_server_and_stops_at_a_breakpoint(
     sessions: list[DebugSession] = []
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            ["docker/runserver.sh"],
+            on_this_machine(load_compose(COMPOSE_FILE, COMPOSE_DEV_FILE)["services"]["app"]["command"]),
             cwd=REPO,
             env=environment,
             stdout=output,

@@ -31,7 +31,13 @@ import pytest
 from django.conf import settings
 from django.core.management import get_commands
 
-from config.tests.containers import REPO, image_json_array, production_app_environment
+from config.tests.containers import (
+    REPO,
+    image_healthcheck,
+    image_json_array,
+    on_this_machine,
+    production_app_environment,
+)
 from conftest import free_port
 from lookups.tests.geoip_data import LINKOPING_IP, LONDON_IP, build_city_database
 
@@ -166,7 +172,7 @@ class Container:
     def healthcheck(self) -> subprocess.CompletedProcess:
         """The image's HEALTHCHECK command, run with the container's environment."""
         return subprocess.run(
-            ["python", "docker/healthcheck.py"],
+            on_this_machine(image_healthcheck()),
             cwd=REPO,
             env=self.environment,
             capture_output=True,
@@ -202,7 +208,7 @@ def container_environment(
 def start(environment: dict[str, str], log: Path) -> Iterator[Container]:
     """docker/entrypoint.sh with the image's CMD; yields once gunicorn accepts connections."""
     port = int(environment["GUNICORN_BIND"].rpartition(":")[2])
-    command = ["docker/entrypoint.sh", *image_json_array("CMD")]
+    command = on_this_machine([*image_json_array("ENTRYPOINT"), *image_json_array("CMD")])
     with open(log, "wb") as output:
         process = subprocess.Popen(
             command,

@@ -160,6 +160,7 @@ def run_gunicorn(*, env: dict[str, str], tmp_path: Path, workers: int = 2):
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": str(workers),
         "GUNICORN_ACCESS_LOG": "",
+        "GUNICORN_CONTROL_SOCKET": "off",
         "GEOIP_RELOAD_CHECK_INTERVAL": "0",
         **env,
     }

@@ -83,6 +83,7 @@ class Gunicorn:
             "GUNICORN_WORKERS": str(workers),
             "GUNICORN_ACCESS_LOG": "",
             "GUNICORN_MAX_REQUESTS": "0",
+            "GUNICORN_CONTROL_SOCKET": "off",
         }
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(

@@ -26,3 +26,9 @@ certfile = os.environ.get("GUNICORN_CERTFILE") or None
 keyfile = os.environ.get("GUNICORN_KEYFILE") or None
 if keyfile and not certfile:
     raise RuntimeError("GUNICORN_KEYFILE is set without GUNICORN_CERTFILE")
+# gunicornc's control socket. gunicorn's default is under $HOME, which the image's user has not;
+# "off" disables it (tests and benchmarks run several gunicorns side by side).
+if os.environ.get("GUNICORN_CONTROL_SOCKET") == "off":
+    control_socket_disable = True
+elif os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]

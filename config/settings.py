@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "django.contrib.gis",
     "django.contrib.postgres",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "leaflet",
@@ -215,6 +216,13 @@ LOOKUP_REQUESTER_ADDRESS = env_str("LOOKUP_REQUESTER_ADDRESS", "anonymize")
 if LOOKUP_REQUESTER_ADDRESS not in {"anonymize", "full", "none"}:
     raise ImproperlyConfigured("LOOKUP_REQUESTER_ADDRESS must be anonymize, full or none")
 
+# --- History: retention ---------------------------------------------------------------------
+
+# `manage.py purge_lookups` deletes history older than this many days; 0 keeps it forever.
+LOOKUP_RETENTION_DAYS = env_int("LOOKUP_RETENTION_DAYS", 90)
+if LOOKUP_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("LOOKUP_RETENTION_DAYS must be 0 (keep forever) or a number of days")
+
 # --- REST framework -------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -227,6 +235,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_THROTTLE_CLASSES": ["lookups.throttling.ClientAddressThrottle"],

@@ -9,4 +9,5 @@ urlpatterns = [
     path("api/v1/lookup/", api.OwnAddressLookupView.as_view(), name="api-lookup-own"),
     path("api/v1/lookup/batch", api.BatchLookupView.as_view(), name="api-lookup-batch"),
     path("api/v1/lookup/<path:query>", api.LookupView.as_view(), name="api-lookup"),
+    path("api/v1/history/", api.HistoryView.as_view(), name="api-history"),
 ]

@@ -175,11 +175,18 @@ class HistoryFaker:
             for _ in range(60)
         ]
         self.day_weights = _cumulative(
-            # Traffic grows over the period, and weekends are quieter.
-            (1.0 + 0.5 * day / days) * (0.6 if (self.now - dt.timedelta(days=day)).weekday() >= 5 else 1.0)
+            # Traffic grows over the period (day 0 is today), weekends are quieter, and today
+            # has only had its hours so far.
+            (1.5 - 0.5 * day / days)
+            * (0.6 if (self.now - dt.timedelta(days=day)).weekday() >= 5 else 1.0)
+            * (self._elapsed_today() / 86400 if day == 0 else 1.0)
             for day in range(days)
         )
         self.hour_weights = _cumulative(HOUR_WEIGHTS)
+
+    def _elapsed_today(self) -> float:
+        midnight = self.now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return max((self.now - midnight).total_seconds(), 1.0)
 
     def _times(self, count: int) -> Iterator[dt.datetime]:
         """`count` moments over the period, oldest first, as real traffic is written."""

@@ -130,6 +130,10 @@ def test_a_big_list_shows_an_estimate_not_a_full_count(viewer_client, monkeypatc
     filtered = viewer_client.get(LIST, {"country": "GB"})
     assert not filtered.context["cl"].paginator.estimated
     assert "1 lookup" in filtered.content.decode()
+    assert "1 result (" in filtered.content.decode()
+    searched = viewer_client.get(LIST, {"q": "q"})
+    assert searched.context["cl"].paginator.estimated
+    assert "about " in searched.content.decode().split('id="changelist-search"')[1].split("</form>")[0]
 
 
 def test_the_paginator_counts_exactly_up_to_its_cap(monkeypatch):

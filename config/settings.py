@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "django.contrib.gis",
     "django.contrib.postgres",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "leaflet",
@@ -229,6 +230,12 @@ DBIP_DOWNLOAD_URL = env_str("DBIP_DOWNLOAD_URL", "https://download.db-ip.com/fre
 GEOIP_ASN = env_str("GEOIP_ASN", "GeoLite2-ASN.mmdb")
 # /health turns to a warning past this age (GeoLite's licence asks for updates within 30 days).
 GEOIP_MAX_AGE_DAYS = env_int("GEOIP_MAX_AGE_DAYS", 30)
+# --- History: retention ---------------------------------------------------------------------
+
+# `manage.py purge_lookups` deletes history older than this many days; 0 keeps it forever.
+LOOKUP_RETENTION_DAYS = env_int("LOOKUP_RETENTION_DAYS", 90)
+if LOOKUP_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("LOOKUP_RETENTION_DAYS must be 0 (keep forever) or a number of days")
 
 # --- REST framework -------------------------------------------------------------------------
 
@@ -242,6 +249,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_THROTTLE_CLASSES": ["lookups.throttling.ClientAddressThrottle"],

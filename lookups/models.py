@@ -2,6 +2,8 @@
 
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.db.models.functions import Cast, Upper
 from django.utils import timezone
 
 
@@ -63,7 +65,7 @@ class ApiKeyUsage(models.Model):
 
 
 class Lookup(models.Model):
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
     query = models.CharField(max_length=255)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     # "ok", or the error code the caller saw (see lookups.errors).
@@ -93,7 +95,12 @@ class Lookup(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # What the admin, the history API, the dashboard and purge_lookups read by, so that none
+        # of them scans a table of millions of rows (README: "The lookup history").
         indexes = [
+            # Newest first, time ranges, the cursor of the history API, and the purge's oldest first.
+            models.Index(fields=["created_at", "id"], name="lookup_time_idx"),
+            # Each filter, newest first; also the index skip scans that list a filter's choices.
             models.Index(fields=["country_code", "-created_at"], name="lookup_country_time_idx"),
             models.Index(fields=["channel", "-created_at"], name="lookup_channel_time_idx"),
             models.Index(fields=["outcome", "-created_at"], name="lookup_outcome_time_idx"),
@@ -102,6 +109,18 @@ class Lookup(models.Model):
                 fields=["api_key", "-created_at"],
                 name="lookup_apikey_time_idx",
                 condition=models.Q(api_key__isnull=False),
+            ),
+            models.Index(fields=["time_zone_source", "-created_at"], name="lookup_tz_source_time_idx"),
+            # Search: an exact address, and words within queries and city names (icontains,
+            # which Django writes as UPPER(column::text) LIKE UPPER('%word%')).
+            models.Index(fields=["ip_address"], name="lookup_ip_address_idx"),
+            GinIndex(
+                OpClass(Upper(Cast("query", models.TextField())), name="gin_trgm_ops"),
+                name="lookup_query_trgm_idx",
+            ),
+            GinIndex(
+                OpClass(Upper(Cast("city", models.TextField())), name="gin_trgm_ops"),
+                name="lookup_city_trgm_idx",
             ),
         ]
 

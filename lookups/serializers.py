@@ -149,3 +149,38 @@ class BatchItemSerializer(serializers.Serializer):
 
 class BatchOutputSerializer(serializers.Serializer):
     results = BatchItemSerializer(many=True)
+
+
+# --- The history API (lookups.selectors.history_row_as_dict builds the body) ----------------------
+
+
+class HistoryDatabaseSerializer(serializers.Serializer):
+    edition = serializers.CharField()
+    build_date = serializers.DateTimeField(allow_null=True)
+
+
+class HistoryRowSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    query = serializers.CharField(help_text="As typed, spaces trimmed.")
+    channel = serializers.ChoiceField(choices=["web", "api", "batch", "webservice"])
+    outcome = serializers.CharField(help_text="ok, or the error code the caller saw.")
+    addresses = serializers.ListField(child=serializers.IPAddressField())
+    ip_address = serializers.IPAddressField(allow_null=True)
+    network = serializers.CharField(allow_null=True)
+    continent_code = serializers.CharField(allow_null=True)
+    country = CountrySerializer(allow_null=True)
+    subdivision = CountrySerializer(allow_null=True)
+    city = serializers.CharField(allow_null=True)
+    postal_code = serializers.CharField(allow_null=True)
+    location = LocationSerializer()
+    requester = serializers.IPAddressField(
+        allow_null=True, help_text="Anonymised by default (IPv4 /24, IPv6 /48): LOOKUP_REQUESTER_ADDRESS."
+    )
+    database = HistoryDatabaseSerializer(allow_null=True)
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = HistoryRowSerializer(many=True)

@@ -16,4 +16,5 @@ urlpatterns = [
         webservice.lookup,
         name="webservice-lookup",
     ),
+    path("api/v1/history/", api.HistoryView.as_view(), name="api-history"),
 ]

@@ -1,7 +1,8 @@
 """Load time-zone polygons into tz_world: from the timezonefinder data package (offline, the
 default), or from a shapefile or GeoJSON file read through GDAL.
 
-A load builds a new tz_world and its lookup copy tz_world_subdivided in a scratch schema, then,
+A load stages the polygons (made valid), numbers them smallest first into a new tz_world, cuts
+that into its lookup copy tz_world_subdivided, all in a scratch schema, then,
 in the same transaction, drops the old tables and moves the new ones in. Readers see the old
 polygons until the commit and the new ones after it, never an empty or half-loaded table; the
 swap itself holds the old tables' lock only for the moment of the commit. A failed load leaves the
@@ -218,7 +219,8 @@ def _needs_transform(srs: SpatialReference | None) -> bool:
 
 # --- The load ---------------------------------------------------------------------------------
 
-_INSERT_SQL = """
+STAGING = "tz_world_staging"
+_STAGE_SQL = """
     WITH given AS (
         SELECT ST_Force2D(ST_GeomFromWKB(%(wkb)s, 4326)) AS geom
     ), valid AS (
@@ -226,25 +228,38 @@ _INSERT_SQL = """
         SELECT CASE WHEN ST_IsValid(geom) THEN geom
                     ELSE ST_CollectionExtract(ST_MakeValid(geom), 3) END AS geom
         FROM given
-    ), row AS (
-        INSERT INTO tz_world (tzid, geom)
-        SELECT %(tzid)s, ST_Multi(geom) FROM valid WHERE NOT ST_IsEmpty(geom)
-        RETURNING gid, tzid, geom
     )
-    INSERT INTO tz_world_subdivided (gid, tzid, geom)
-    SELECT row.gid, row.tzid, part.geom
-    FROM row,
-        LATERAL ST_Subdivide(row.geom, %(max_vertices)s) AS piece(geom),
-        LATERAL ST_Dump(piece.geom) AS part
-    WHERE GeometryType(part.geom) = 'POLYGON'
+    INSERT INTO tz_world_staging (tzid, geom)
+    SELECT %(tzid)s, ST_Multi(geom) FROM valid WHERE NOT ST_IsEmpty(geom)
 """
+# Smallest polygon first: where two zones overlap (timezone-boundary-builder has a few such
+# areas, e.g. Asia/Urumqi inside Asia/Shanghai in Xinjiang), lookups take the lowest gid, that
+# is the more local zone, which is the one GeoNames (and so MaxMind) gives.
+_NUMBER_SQL = """
+    INSERT INTO tz_world (tzid, geom)
+    SELECT tzid, geom FROM tz_world_staging ORDER BY ST_Area(geom), tzid
+"""
+_CUT_SQL = """
+    INSERT INTO tz_world_subdivided (gid, tzid, geom)
+    SELECT tz_world.gid, tz_world.tzid, part.geom
+    FROM tz_world,
+        LATERAL ST_Subdivide(tz_world.geom, %(max_vertices)s) AS piece(geom),
+        LATERAL ST_Dump(piece.geom) AS part
+    WHERE tz_world.gid BETWEEN %(first)s AND %(last)s AND GeometryType(part.geom) = 'POLYGON'
+    ORDER BY tz_world.gid
+"""
+_CUT_BATCH = 10  # rows cut per statement, between two progress reports
+
+# What progress reports: the step, and how far it is.
+READING, CUTTING = "Reading polygons", "Cutting pieces for lookups"
+Progress = Callable[[str, int, int], None]
 
 
 def load_tz_world(
     source: PolygonSource,
     *,
     zones: ZoneSelection | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> LoadReport:
     """Replace tz_world and tz_world_subdivided with the source's polygons, atomically."""
     zones = zones or ZoneSelection()
@@ -272,13 +287,18 @@ def load_tz_world(
             cursor.execute("SELECT set_config('search_path', %s, true)", [f"{LOAD_SCHEMA}, {search_path}"])
             cursor.execute(TZ_WORLD_SQL.read_text())
             cursor.execute(TZ_WORLD_SUBDIVIDED_SQL.read_text())
+            cursor.execute(
+                f"CREATE UNLOGGED TABLE {STAGING} (tzid varchar(30), geom geometry(MultiPolygon, 4326))"
+            )
 
-            skipped = _insert_features(cursor, source, zones, progress)
+            skipped = _stage_features(cursor, source, zones, progress)
             unmatched = zones.unmatched()
             if unmatched:
                 raise LoadError(
                     NOTHING_MATCHES.format(source=source.description, entries=", ".join(unmatched))
                 )
+            cursor.execute(_NUMBER_SQL)
+            cursor.execute(f"DROP TABLE {STAGING}")
             cursor.execute(
                 "SELECT count(*), count(DISTINCT tzid), coalesce(sum(ST_NumGeometries(geom)), 0), "
                 "pg_relation_filenode(%s) FROM tz_world",
@@ -287,6 +307,7 @@ def load_tz_world(
             rows, zone_count, polygons, filenode = cursor.fetchone()
             if rows == 0:
                 raise LoadError(NO_POLYGONS.format(source=source.description))
+            _cut_pieces(cursor, rows, progress)
             cursor.execute("SELECT count(*) FROM tz_world_subdivided")
             (pieces,) = cursor.fetchone()
             cursor.execute("COMMENT ON TABLE tz_world_subdivided IS %s", [subdivided_mark(filenode)])
@@ -319,10 +340,8 @@ def load_tz_world(
     )
 
 
-def _insert_features(
-    cursor, source: PolygonSource, zones: ZoneSelection, progress: Callable[[int, int], None] | None
-) -> int:
-    """Insert the selected zones' polygons and their pieces; return how many features were skipped."""
+def _stage_features(cursor, source: PolygonSource, zones: ZoneSelection, progress: Progress | None) -> int:
+    """Stage the selected zones' polygons, valid; return how many features were skipped."""
     skipped = 0
     for done, feature in enumerate(source.features, start=1):
         tzid = (feature.tzid or "").strip()
@@ -333,9 +352,18 @@ def _insert_features(
             if wkb is None:
                 skipped += 1
             else:
-                cursor.execute(_INSERT_SQL, {"wkb": wkb, "tzid": tzid, "max_vertices": MAX_VERTICES})
+                cursor.execute(_STAGE_SQL, {"wkb": wkb, "tzid": tzid})
         elif not tzid:
             skipped += 1
         if progress is not None:
-            progress(done, source.total)
+            progress(READING, done, source.total)
     return skipped
+
+
+def _cut_pieces(cursor, rows: int, progress: Progress | None) -> None:
+    """Fill tz_world_subdivided from tz_world (gids 1..rows, as just numbered)."""
+    for first in range(1, rows + 1, _CUT_BATCH):
+        last = min(first + _CUT_BATCH - 1, rows)
+        cursor.execute(_CUT_SQL, {"max_vertices": MAX_VERTICES, "first": first, "last": last})
+        if progress is not None:
+            progress(CUTTING, last, rows)

@@ -2,7 +2,8 @@
 
 The answer for a point, in order:
 
-1. the zone whose polygon holds it (a point on a shared border takes the polygon loaded first);
+1. the zone whose polygon holds it; where polygons overlap or share a border, the one with the
+   lowest gid, which load_tz_world gives to the smallest polygon (the more local zone);
 2. else the nearest zone within NEAREST_ZONE_METRES (12 nautical miles): coastal points that a
    land-only outline (efele's tz_world, timezone-boundary-builder without oceans) leaves just
    offshore, and slivers between polygons;

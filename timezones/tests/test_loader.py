@@ -139,6 +139,21 @@ def test_zone_names_fit_the_column():
     assert max(len(name) for name in names) == loader.TZID_MAX_LENGTH == 30
 
 
+def test_where_zones_overlap_the_smaller_one_answers(tmp_path):
+    """As Asia/Urumqi lies inside Asia/Shanghai in the boundary data: the more local zone wins,
+    whatever the order of the file, in tz_world and in its lookup copy alike."""
+    big = ("Test/Big", {"type": "Polygon", "coordinates": [box(0, 0, 10, 10)]})
+    small = ("Test/Small", {"type": "Polygon", "coordinates": [box(4, 4, 6, 6)]})
+    for order in ([big, small], [small, big]):
+        load(geojson=str(write_geojson(tmp_path / "z.json", order)))
+        assert [tzid for _, tzid, _ in tz_world_rows()] == ["Test/Small", "Test/Big"]
+        assert timezone_at(longitude=5.0, latitude=5.0) == "Test/Small"
+        assert timezone_at(longitude=1.0, latitude=1.0) == "Test/Big"
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE tz_world_subdivided")
+        assert timezone_at(longitude=5.0, latitude=5.0) == "Test/Small"
+
+
 # --- Replacing the table ------------------------------------------------------------------------
 
 
@@ -198,7 +213,7 @@ def test_readers_see_the_old_polygons_or_the_new_never_none(tmp_path, restore_tz
         finally:
             reader.close()
 
-    def slowly(done, total):
+    def slowly(step, done, total):
         time.sleep(0.05)  # hold the load open while the reader reads
 
     thread = threading.Thread(target=read)
@@ -284,7 +299,7 @@ def test_a_database_failure_mid_load_changes_nothing(tmp_path):
 
 
 def test_a_missing_zone_is_reported_before_reading_anything(monkeypatch):
-    monkeypatch.setattr(loader, "_insert_features", lambda *args: pytest.fail("read the source"))
+    monkeypatch.setattr(loader, "_stage_features", lambda *args: pytest.fail("read the source"))
     with pytest.raises(CommandError, match="Europe/Atlantis"):
         load(zones="Europe/Atlantis")
 
@@ -294,12 +309,13 @@ def test_a_missing_zone_is_reported_before_reading_anything(monkeypatch):
 
 def test_progress_on_a_terminal(tmp_path):
     output = load(geojson=str(write_geojson(tmp_path / "z.json")), stdout=TerminalOutput())
-    assert "\rLoading polygons: 6/6 (100%)\n" in output
+    assert "\rReading polygons: 6/6 (100%)\n" in output
+    assert "\rCutting pieces for lookups: 4/4 (100%)\n" in output
     assert output.rstrip().endswith("Skipped 2 features without a zone name or a polygon.")
 
 
 def test_no_progress_when_not_on_a_terminal(tmp_path):
-    assert "Loading polygons" not in load(geojson=str(write_geojson(tmp_path / "z.json")))
+    assert "Reading polygons" not in load(geojson=str(write_geojson(tmp_path / "z.json")))
 
 
 def test_quiet_at_verbosity_zero(tmp_path):

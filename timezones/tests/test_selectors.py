@@ -34,7 +34,7 @@ def test_zones(request, tmp_path):
         (15.0, 45.99, "Test/Alpha"),  # in the hole, 1 km from its edge: the nearest zone
         (22.0, 45.0, "Test/Beta"),
         (27.0, 45.0, "Test/Gamma"),
-        (25.0, 45.0, "Test/Beta"),  # on the shared border: the polygon loaded first
+        (25.0, 45.0, "Test/Beta"),  # on the shared border: the smaller polygon
         (32.5, 0.5, "Test/Delta"),  # the second part of a multipolygon
         (30.15, 45.0, "Test/Gamma"),  # 12 km off Gamma's edge: within reach of the coast
         (30.5, 45.0, None),  # 39 km off: open sea in land-only data

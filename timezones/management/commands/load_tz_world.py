@@ -40,10 +40,8 @@ class Command(BaseCommand):
             report = load_tz_world(source, zones=ZoneSelection(zones), progress=progress)
         except LoadError as exc:
             if progress:
-                self.stdout.write("")
+                self.stdout.write("")  # end a progress line the error would otherwise continue
             raise CommandError(exc.message) from exc
-        if progress:
-            self.stdout.write("")
         if verbosity >= 1:
             self.stdout.write(
                 self.style.SUCCESS(
@@ -54,9 +52,9 @@ class Command(BaseCommand):
             if report.skipped:
                 self.stdout.write(f"Skipped {report.skipped:,} features without a zone name or a polygon.")
 
-    def _show_progress(self, done: int, total: int) -> None:
+    def _show_progress(self, step: str, done: int, total: int) -> None:
         if done == total or done % 10 == 0:
-            self.stdout.write(
-                f"\rLoading polygons: {done:,}/{total:,} ({done / max(total, 1):.0%})", ending=""
-            )
+            self.stdout.write(f"\r{step}: {done:,}/{total:,} ({done / max(total, 1):.0%})", ending="")
+            if done == total:
+                self.stdout.write("")
             self.stdout.flush()

@@ -234,7 +234,7 @@ _STAGE_SQL = """
 """
 # Smallest polygon first: where two zones overlap (timezone-boundary-builder has a few such
 # areas, e.g. Asia/Urumqi inside Asia/Shanghai in Xinjiang), lookups take the lowest gid, that
-# is the more local zone, which is the one GeoNames (and so MaxMind) gives.
+# is the more local zone, and usually the one GeoNames (and so MaxMind) gives (README).
 _NUMBER_SQL = """
     INSERT INTO tz_world (tzid, geom)
     SELECT tzid, geom FROM tz_world_staging ORDER BY ST_Area(geom), tzid

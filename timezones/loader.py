@@ -199,13 +199,8 @@ def file_source(path: Path | str, *, kind: str) -> PolygonSource:
 
             yield Feature(tzid=feature.get(field), wkb=wkb)
 
-    # Keep the DataSource alive as long as its layer is read.
-    return PolygonSource(description=str(path), total=len(layer), features=_keeping(source, features()))
-
-
-def _keeping(owner, iterator: Iterator[Feature]) -> Iterator[Feature]:
-    del owner  # referenced by this generator's frame until it is exhausted
-    yield from iterator
+    # The layer keeps its DataSource open as long as it is referenced.
+    return PolygonSource(description=str(path), total=len(layer), features=features())
 
 
 def _needs_transform(srs: SpatialReference | None) -> bool:

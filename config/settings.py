@@ -304,3 +304,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Time zones -----------------------------------------------------------------------------
+
+# timezone_at keeps this many answers per process, keyed on the coordinates (0 turns it off):
+# GeoIP databases repeat the same city coordinates for many networks.
+TZ_WORLD_CACHE_SIZE = env_int("TZ_WORLD_CACHE_SIZE", 100_000)
+# How often (seconds) a process checks whether tz_world was reloaded, emptying its cache if so.
+TZ_WORLD_RELOAD_CHECK_INTERVAL = env_float("TZ_WORLD_RELOAD_CHECK_INTERVAL", 30.0)

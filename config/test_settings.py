@@ -14,3 +14,5 @@ STORAGES = {
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
 # Every check sees the file's current state: tests replace databases and expect the change.
 GEOIP_RELOAD_CHECK_INTERVAL = 0.0
+# Every lookup sees tz_world's current state: tests reload it and expect the change.
+TZ_WORLD_RELOAD_CHECK_INTERVAL = 0.0

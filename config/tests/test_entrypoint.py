@@ -29,7 +29,6 @@ from pathlib import Path
 import psycopg2
 import pytest
 from django.conf import settings
-from django.core.management import get_commands
 
 from config.tests.containers import (
     REPO,
@@ -47,11 +46,6 @@ HOST = "geoip.example.com"  # DJANGO_ALLOWED_HOSTS in the operator's .env (confi
 BIN = Path(sys.executable).parent
 DBIP_NAME = re.compile(r"/dbip-city-lite-(\d{4})-(\d{2})\.mmdb\.gz$")
 TZ_WORLD_ZONES = "Europe/London,Europe/Stockholm"
-
-
-def require_command(name: str, issue: int) -> None:
-    if name not in get_commands():
-        pytest.skip(f"`manage.py {name}` is not on this branch yet (issue {issue}); the entrypoint calls it")
 
 
 # --- A fresh PostGIS database and a DB-IP of our own ------------------------------------------------
@@ -353,15 +347,13 @@ def test_a_failed_geoip_download_does_not_stop_the_service(
         assert container.healthcheck().returncode == 0
         assert lookup(container, LONDON_IP)["city"]["name"] == "London"
     assert container.process.returncode == 0
-    if "update_maxmind" in get_commands():
-        assert dbip_down.requests, "update_maxmind never asked the download host"
-        assert "Could not install a GeoIP database" in container.output()
+    assert dbip_down.requests, "update_maxmind never asked the download host"
+    assert "Could not install a GeoIP database" in container.output()
 
 
 def test_first_start_installs_db_ip_lite_and_a_second_start_downloads_nothing(
     fresh_database, dbip, tmp_path, collected_static, dns_server
 ):
-    require_command("update_maxmind", 4)
     geoip_dir = tmp_path / "geoip"
     geoip_dir.mkdir()
     environment = container_environment(
@@ -395,7 +387,6 @@ def test_first_start_installs_db_ip_lite_and_a_second_start_downloads_nothing(
 def test_first_start_loads_tz_world_and_a_second_start_keeps_it(
     fresh_database, dbip, tmp_path, collected_static, dns_server
 ):
-    require_command("load_tz_world", 3)
     geoip_dir = tmp_path / "geoip"
     build_city_database(geoip_dir / "GeoLite2-City.mmdb")
     environment = container_environment(

@@ -52,7 +52,9 @@ class Command(BaseCommand):
 
         polygons = tz_world_polygons()
         if not polygons and install and "load_tz_world" in commands:
-            self.stdout.write("tz_world is empty: loading the time-zone polygons (about a minute)...")
+            self.stdout.write(
+                "tz_world is empty: loading the time-zone polygons (a few minutes for the whole world)..."
+            )
             arguments = ["--zones", zones] if zones else []
             try:
                 call_command("load_tz_world", *arguments, verbosity=options["verbosity"])

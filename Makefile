@@ -21,9 +21,6 @@ format: setup
 check: setup
 	DJANGO_SETTINGS_MODULE=config.test_settings .venv/bin/python manage.py makemigrations --check --dry-run
 
-bench: setup
-	.venv/bin/python bench/run.py
-
 # Property tests and schemathesis with many more examples than the suite runs (minutes, not seconds).
 fuzz: setup
 	HYPOTHESIS_PROFILE=fuzz SCHEMATHESIS_MAX_EXAMPLES=1000 .venv/bin/pytest -p no:cacheprovider \
@@ -33,3 +30,7 @@ fuzz: setup
 # and a gunicorn of its own, all on 127.0.0.1; prints the figures the README quotes.
 load-fault: setup
 	.venv/bin/python bench/load_and_fault.py
+
+bench: setup
+	command -v wrk >/dev/null || (apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk)
+	.venv/bin/python bench/run.py $(BENCH_ARGS)

@@ -89,6 +89,7 @@ def _no_throttling(settings, request):
             **settings.REST_FRAMEWORK,
             "DEFAULT_THROTTLE_RATES": {"anon": None},
         }
+        settings.PAGE_THROTTLE_RATE = None
 
 
 @pytest.fixture
@@ -151,7 +152,10 @@ class LiveServer:
 
 @contextlib.contextmanager
 def run_gunicorn(*, env: dict[str, str], tmp_path: Path, workers: int = 2):
-    """Start gunicorn with the production settings and the repository's config file."""
+    """Start gunicorn with the production settings and the repository's config file.
+
+    With GUNICORN_CERTFILE in `env` it serves HTTPS, and `server.url` says so.
+    """
     port = free_port()
     log = tmp_path / f"gunicorn-{port}.log"
     full_env = {
@@ -162,6 +166,7 @@ def run_gunicorn(*, env: dict[str, str], tmp_path: Path, workers: int = 2):
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": str(workers),
         "GUNICORN_ACCESS_LOG": "",
+        "GUNICORN_CONTROL_SOCKET": "off",
         "GEOIP_RELOAD_CHECK_INTERVAL": "0",
         **env,
     }
@@ -173,7 +178,8 @@ def run_gunicorn(*, env: dict[str, str], tmp_path: Path, workers: int = 2):
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log)
+    scheme = "https" if full_env.get("GUNICORN_CERTFILE") else "http"
+    server = LiveServer(f"{scheme}://127.0.0.1:{port}", process, log)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -31,15 +31,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.test_settings")
 
-import django  # noqa: E402  (the path and settings first)
+import django
 
 django.setup()
 
-from conftest import DNS_RECORDS, create_tz_world, run_gunicorn  # noqa: E402
-from lookups.tests.dns_server import LocalDNSServer  # noqa: E402
-from lookups.tests.geoip_data import LONDON, NETWORKS, build_city_database  # noqa: E402
-from lookups.tests.pg_cluster import PostgresCluster  # noqa: E402
-from lookups.tests.traffic import Traffic, percentile  # noqa: E402
+from conftest import DNS_RECORDS, create_tz_world, run_gunicorn
+from lookups.tests.dns_server import LocalDNSServer
+from lookups.tests.geoip_data import LONDON, NETWORKS, build_city_database
+from lookups.tests.pg_cluster import PostgresCluster
+from lookups.tests.traffic import Traffic, percentile
 
 DB_NAME = "easygeoip_load"
 

@@ -19,3 +19,16 @@ limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
 wsgi_app = "config.wsgi:application"
+
+# Optional TLS, e.g. for MaxMind's client libraries, which always speak HTTPS (see the README).
+# Both are PEM file paths; the key may also sit in the certificate file. Unset: plain HTTP.
+certfile = os.environ.get("GUNICORN_CERTFILE") or None
+keyfile = os.environ.get("GUNICORN_KEYFILE") or None
+if keyfile and not certfile:
+    raise RuntimeError("GUNICORN_KEYFILE is set without GUNICORN_CERTFILE")
+# gunicornc's control socket. gunicorn's default is under $HOME, which the image's user has not;
+# "off" disables it (tests and benchmarks run several gunicorns side by side).
+if os.environ.get("GUNICORN_CONTROL_SOCKET") == "off":
+    control_socket_disable = True
+elif os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "django.contrib.gis",
     "django.contrib.postgres",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "leaflet",
@@ -91,6 +92,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "lookups.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -216,6 +218,26 @@ LOOKUP_REQUESTER_ADDRESS = env_str("LOOKUP_REQUESTER_ADDRESS", "anonymize")
 if LOOKUP_REQUESTER_ADDRESS not in {"anonymize", "full", "none"}:
     raise ImproperlyConfigured("LOOKUP_REQUESTER_ADDRESS must be anonymize, full or none")
 
+# --- GeoIP updates --------------------------------------------------------------------------
+
+# `manage.py update_maxmind` downloads from MaxMind when both are set, else DB-IP Lite (no account).
+MAXMIND_ACCOUNT_ID = env_str("MAXMIND_ACCOUNT_ID")
+MAXMIND_LICENSE_KEY = env_str("MAXMIND_LICENSE_KEY")  # secret: never logged or shown
+MAXMIND_DOWNLOAD_URL = env_str("MAXMIND_DOWNLOAD_URL", "https://download.maxmind.com")
+# One City edition (GeoLite2-City, GeoIP2-City) and optionally one ASN edition (GeoLite2-ASN, GeoIP2-ISP).
+MAXMIND_EDITIONS = env_list("MAXMIND_EDITIONS", "GeoLite2-City")
+DBIP_DOWNLOAD_URL = env_str("DBIP_DOWNLOAD_URL", "https://download.db-ip.com/free")
+# The optional ASN database's file name in GEOIP_PATH: lookups gain `traits` when it is there.
+GEOIP_ASN = env_str("GEOIP_ASN", "GeoLite2-ASN.mmdb")
+# /health turns to a warning past this age (GeoLite's licence asks for updates within 30 days).
+GEOIP_MAX_AGE_DAYS = env_int("GEOIP_MAX_AGE_DAYS", 30)
+# --- History: retention ---------------------------------------------------------------------
+
+# `manage.py purge_lookups` deletes history older than this many days; 0 keeps it forever.
+LOOKUP_RETENTION_DAYS = env_int("LOOKUP_RETENTION_DAYS", 90)
+if LOOKUP_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("LOOKUP_RETENTION_DAYS must be 0 (keep forever) or a number of days")
+
 # --- REST framework -------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -228,6 +250,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_THROTTLE_CLASSES": ["lookups.throttling.ClientAddressThrottle"],
@@ -248,6 +271,29 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- The lookup page ---------------------------------------------------------------------------
+
+# Sent with every response. No inline scripts or styles anywhere: the pages keep their
+# JavaScript and CSS in static files. Map tiles come from OpenStreetMap (MAP_TILE_URL); an
+# operator who changes the tile server adds its host to img-src. Empty: no header.
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; "
+    "img-src 'self' data: https://tile.openstreetmap.org https://*.tile.openstreetmap.org; "
+    "script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'; form-action 'self'",
+)
+MAP_TILE_URL = env_str("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+MAP_TILE_ATTRIBUTION = env_str(
+    "MAP_TILE_ATTRIBUTION",
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+)
+# Lookups from the HTML pages per client address (a batch counts once); empty turns it off.
+# Defaults to the API's rate, counted separately from it.
+PAGE_THROTTLE_RATE = env_str("PAGE_THROTTLE_RATE", env_str("API_THROTTLE_RATE", "600/minute")) or None
+# Largest CSV file the batch page accepts, in bytes.
+LOOKUP_BATCH_UPLOAD_MAX_BYTES = env_int("LOOKUP_BATCH_UPLOAD_MAX_BYTES", 1024 * 1024)
 
 # --- Logging --------------------------------------------------------------------------------
 
@@ -312,3 +358,10 @@ AXES_CLIENT_IP_CALLABLE = "lookups.clients.client_address"  # honours TRUSTED_PR
 AXES_RESET_ON_SUCCESS = True
 # Not its version banner in every command's output; lockouts are still logged.
 LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}
+# --- Time zones -----------------------------------------------------------------------------
+
+# timezone_at keeps this many answers per process, keyed on the coordinates (0 turns it off):
+# GeoIP databases repeat the same city coordinates for many networks.
+TZ_WORLD_CACHE_SIZE = env_int("TZ_WORLD_CACHE_SIZE", 100_000)
+# How often (seconds) a process checks whether tz_world was reloaded, emptying its cache if so.
+TZ_WORLD_RELOAD_CHECK_INTERVAL = env_float("TZ_WORLD_RELOAD_CHECK_INTERVAL", 30.0)

@@ -17,3 +17,5 @@ GEOIP_RELOAD_CHECK_INTERVAL = 0.0
 # django-axes needs the request in authenticate(), which Client.login() does not pass; the
 # lockout tests switch it on for themselves.
 AXES_ENABLED = False
+# Every lookup sees tz_world's current state: tests reload it and expect the change.
+TZ_WORLD_RELOAD_CHECK_INTERVAL = 0.0

@@ -4,15 +4,19 @@ import logging
 from http import HTTPStatus
 
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lookups import services
+from lookups import selectors, services
 from lookups.clients import accepted_languages, choose_language, client_address
 from lookups.errors import BATCH_INVALID_MESSAGE, HISTORY_UNAVAILABLE_MESSAGE, InvalidBatch, LookupFailed
 from lookups.models import Channel
@@ -20,6 +24,7 @@ from lookups.serializers import (
     BatchInputSerializer,
     BatchOutputSerializer,
     ErrorSerializer,
+    HistoryPageSerializer,
     LookupResultSerializer,
     error_as_dict,
     result_as_dict,
@@ -150,3 +155,76 @@ class BatchLookupView(APIView):
                 language = request_language(request, answer.database.languages)
             results.append(result_as_dict(answer, language=language))
         return Response({"results": results})
+
+
+# --- History ----------------------------------------------------------------------------------
+
+
+class CanReadHistory(BasePermission):
+    """Active staff allowed to view lookups (superusers, or staff given "Can view lookup")."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_active and user.is_staff and user.has_perm("lookups.view_lookup"))
+
+
+class HistoryPagination(CursorPagination):
+    """Newest first. A cursor marks a place in time: no COUNT, no OFFSET deep into the table."""
+
+    ordering = ("-created_at", "-id")
+    page_size = selectors.DEFAULT_PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = selectors.MAX_PAGE_SIZE
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except drf_exceptions.NotFound:
+            raise selectors.InvalidCursor(selectors.CURSOR_MESSAGE) from None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view=view)
+        except DjangoValidationError:  # a well-formed cursor whose position is not a time
+            raise selectors.InvalidCursor(selectors.CURSOR_MESSAGE) from None
+
+
+_HISTORY_PARAMETERS = [
+    OpenApiParameter("since", OpenApiTypes.STR, description="From this ISO date or date-time (inclusive)."),
+    OpenApiParameter(
+        "until", OpenApiTypes.STR, description="Before this date-time; a bare date includes that whole day."
+    ),
+    OpenApiParameter("country", OpenApiTypes.STR, description="Two-letter ISO country code."),
+    OpenApiParameter("channel", OpenApiTypes.STR, enum=Channel.values),
+    OpenApiParameter("outcome", OpenApiTypes.STR, description="ok, or an error code."),
+    OpenApiParameter("query", OpenApiTypes.STR, description="Queries containing this text (any case)."),
+    OpenApiParameter(
+        "page_size",
+        OpenApiTypes.INT,
+        description=f"1 to {selectors.MAX_PAGE_SIZE}; {selectors.DEFAULT_PAGE_SIZE}.",
+    ),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="From the next or previous link."),
+]
+
+
+class HistoryView(APIView):
+    """Past lookups, newest first, for staff: filter by time, country, channel, outcome, query."""
+
+    # Token first: an anonymous caller gets 401 with `WWW-Authenticate: Token`.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [CanReadHistory]
+
+    @extend_schema(
+        operation_id="history",
+        parameters=_HISTORY_PARAMETERS,
+        responses={
+            200: HistoryPageSerializer,
+            **{status: ErrorSerializer for status in (400, 401, 403)},
+        },
+    )
+    def get(self, request: Request) -> Response:
+        filters = selectors.parse_filters(request.query_params)
+        selectors.parse_page_size(request.query_params.get("page_size"))
+        paginator = HistoryPagination()
+        page = paginator.paginate_queryset(selectors.filter_history(filters), request, view=self)
+        return paginator.get_paginated_response([selectors.history_row_as_dict(row) for row in page])

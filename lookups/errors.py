@@ -97,3 +97,59 @@ class HistoryUnavailable(LookupFailed):
 
     code = "history_unavailable"
     status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+# --- The web service's credentials (lookups.credentials) ---------------------------------------
+# Not lookup failures: a request refused for its credentials is not a lookup, so it is not
+# recorded in the history. lookups.webservice maps both families to MaxMind's codes.
+
+ACCOUNT_ID_REQUIRED_MESSAGE = (
+    "Send your account ID and licence key with HTTP basic authentication (account ID as the user name)."
+)
+LICENSE_KEY_REQUIRED_MESSAGE = "Send your licence key as the HTTP basic authentication password."
+AUTHORIZATION_MALFORMED_MESSAGE = (
+    "The Authorization header must be HTTP basic authentication with a numeric account ID."
+)
+ACCOUNT_ID_UNKNOWN_MESSAGE = "No API key has the account ID {account_id}."
+AUTHORIZATION_INVALID_MESSAGE = "The licence key does not match the account ID."
+KEY_REVOKED_MESSAGE = "This licence key has been revoked."
+OUT_OF_QUERIES_MESSAGE = (
+    "This key has used all {quota} of its lookups for today; the count starts again at 00:00 UTC."
+)
+PERMISSION_REQUIRED_MESSAGE = "This service offers the City and Country web services, not {service}."
+ADDRESSES_ONLY_MESSAGE = "The web service looks up IP addresses only, not domain names such as {name}."
+
+
+class CredentialsRejected(Exception):
+    code = "credentials_rejected"
+    status = HTTPStatus.UNAUTHORIZED
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class AccountIdRequired(CredentialsRejected):
+    code = "account_id_required"
+
+
+class LicenseKeyRequired(CredentialsRejected):
+    code = "license_key_required"
+
+
+class AccountIdUnknown(CredentialsRejected):
+    code = "account_id_unknown"
+
+
+class AuthorizationInvalid(CredentialsRejected):
+    code = "authorization_invalid"
+
+
+class OutOfQueries(CredentialsRejected):
+    code = "out_of_queries"
+    status = HTTPStatus.PAYMENT_REQUIRED
+
+
+class PermissionRequired(CredentialsRejected):
+    code = "permission_required"
+    status = HTTPStatus.FORBIDDEN

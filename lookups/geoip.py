@@ -30,6 +30,11 @@ logger = logging.getLogger(__name__)
 # Database types (metadata.database_type) that hold City-level records.
 CITY_DATABASE_TYPES = ("GeoIP2-City", "GeoLite2-City", "GeoIP2-Enterprise", "DBIP-City", "DBIP-Location")
 
+# The two kinds of database the service reads: the City one (required) and an ASN one (optional).
+CITY = "city"
+ASN = "asn"
+KIND_NAMES = {CITY: "a City database", ASN: "an ASN database"}
+
 
 @dataclass(frozen=True)
 class DatabaseInfo:
@@ -47,6 +52,15 @@ def is_city_database_type(database_type: str) -> bool:
     )
 
 
+def is_asn_database_type(database_type: str) -> bool:
+    """GeoLite2-ASN, DB-IP's ASN Lite, and GeoIP2-ISP (a superset of the ASN fields)."""
+    return "ASN" in database_type or "ISP" in database_type
+
+
+def is_database_type(database_type: str, kind: str) -> bool:
+    return is_asn_database_type(database_type) if kind == ASN else is_city_database_type(database_type)
+
+
 def database_info(reader: maxminddb.Reader, path: Path) -> DatabaseInfo:
     meta = reader.metadata()
     return DatabaseInfo(
@@ -60,11 +74,12 @@ def database_info(reader: maxminddb.Reader, path: Path) -> DatabaseInfo:
 
 
 class GeoIPReader:
-    """A City database at `path`, reopened when the file at that path is replaced."""
+    """A database at `path` (City, or ASN), reopened when the file at that path is replaced."""
 
-    def __init__(self, path: Path, *, check_interval: float = 1.0):
+    def __init__(self, path: Path, *, check_interval: float = 1.0, kind: str = CITY):
         self.path = Path(path)
         self.check_interval = check_interval
+        self.kind = kind
         self._lock = threading.Lock()
         self._reader: maxminddb.Reader | None = None
         self._info: DatabaseInfo | None = None
@@ -105,9 +120,9 @@ class GeoIPReader:
             )
             return
         info = database_info(reader, self.path)
-        if not is_city_database_type(info.edition):
+        if not is_database_type(info.edition, self.kind):
             reader.close()
-            reason = f"it is a {info.edition} database, and easygeoip needs a City database."
+            reason = f"it is a {info.edition} database, and easygeoip needs {KIND_NAMES[self.kind]} here."
             self._set_unavailable(
                 DatabaseUnavailable(DATABASE_INVALID_MESSAGE.format(reason=reason)), identity
             )
@@ -118,7 +133,9 @@ class GeoIPReader:
         logger.info("Opened GeoIP database %s (%s, built %s)", self.path, info.edition, info.build_date)
 
     def _set_unavailable(self, error: DatabaseUnavailable, identity) -> None:
-        if self._error is None or self._identity != identity:
+        # The ASN database is optional: its absence is normal, not worth a log line.
+        quiet = self.kind == ASN and identity is None
+        if (self._error is None or self._identity != identity) and not quiet:
             logger.error("GeoIP database unavailable: %s", error.message)
         self._reader, self._info, self._identity, self._error = None, None, identity, error
 
@@ -161,6 +178,24 @@ def city_reader() -> GeoIPReader:
             reader = _city_reader
             if reader is None or reader.path != path:
                 reader = _city_reader = GeoIPReader(path, check_interval=settings.GEOIP_RELOAD_CHECK_INTERVAL)
+    return reader
+
+
+_asn_reader: GeoIPReader | None = None
+
+
+def asn_reader() -> GeoIPReader:
+    """The process-wide ASN reader for settings.GEOIP_PATH / settings.GEOIP_ASN (optional file)."""
+    global _asn_reader
+    path = Path(settings.GEOIP_PATH) / settings.GEOIP_ASN
+    reader = _asn_reader
+    if reader is None or reader.path != path:
+        with _city_reader_lock:
+            reader = _asn_reader
+            if reader is None or reader.path != path:
+                reader = _asn_reader = GeoIPReader(
+                    path, check_interval=settings.GEOIP_RELOAD_CHECK_INTERVAL, kind=ASN
+                )
     return reader
 
 

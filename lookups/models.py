@@ -1,7 +1,9 @@
-"""The lookup history: one row per lookup, failed ones included."""
+"""The lookup history (one row per lookup, failed ones included) and the web service's API keys."""
 
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.db.models.functions import Cast, Upper
 from django.utils import timezone
 
 
@@ -20,8 +22,50 @@ class TimeZoneSource(models.TextChoices):
 OUTCOME_OK = "ok"
 
 
+class ApiKey(models.Model):
+    """A credential for the MaxMind-compatible web service (lookups.webservice).
+
+    Clients send `account_id:licence key` as HTTP basic auth, as MaxMind's client libraries do.
+    The licence key itself is never stored: see lookups.credentials for how it is hashed.
+    """
+
+    name = models.CharField(max_length=100, help_text="Who or what uses this key.")
+    # MaxMind's clients send an integer account ID; each key has its own, random one.
+    account_id = models.PositiveIntegerField("account ID", unique=True, editable=False)
+    key_hash = models.CharField(max_length=128, editable=False)
+    daily_quota = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Lookups allowed per UTC day; empty for no limit."
+    )
+    revoked = models.BooleanField(default=False, help_text="A revoked key is refused at once.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Updated at most once a minute (lookups.credentials), not on every request.
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account_id})"
+
+
+class ApiKeyUsage(models.Model):
+    """Lookups admitted for one key on one UTC day: the quota counter, one small row per key a day."""
+
+    # db_index off: the unique (api_key, day) constraint's index serves lookups by key.
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="usage", db_index=False)
+    day = models.DateField()
+    used = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "day"], name="apikeyusage_key_day_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} on {self.day}: {self.used}"
+
+
 class Lookup(models.Model):
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
     query = models.CharField(max_length=255)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     # "ok", or the error code the caller saw (see lookups.errors).
@@ -47,13 +91,40 @@ class Lookup(models.Model):
     # Set when the row is written (lookups.history), so that a row replayed from the disk spool
     # after a PostgreSQL outage is stored once however often it is replayed.
     uid = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    # The web-service credential that asked (channel "webservice"); keys are revoked, never deleted.
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.PROTECT, null=True, blank=True, related_name="lookups", db_index=False
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # What the admin, the history API, the dashboard and purge_lookups read by, so that none
+        # of them scans a table of millions of rows (README: "The lookup history").
         indexes = [
+            # Newest first, time ranges, the cursor of the history API, and the purge's oldest first.
+            models.Index(fields=["created_at", "id"], name="lookup_time_idx"),
+            # Each filter, newest first; also the index skip scans that list a filter's choices.
             models.Index(fields=["country_code", "-created_at"], name="lookup_country_time_idx"),
             models.Index(fields=["channel", "-created_at"], name="lookup_channel_time_idx"),
             models.Index(fields=["outcome", "-created_at"], name="lookup_outcome_time_idx"),
+            # Partial: only web-service rows carry a key, so other lookups pay nothing for it.
+            models.Index(
+                fields=["api_key", "-created_at"],
+                name="lookup_apikey_time_idx",
+                condition=models.Q(api_key__isnull=False),
+            ),
+            models.Index(fields=["time_zone_source", "-created_at"], name="lookup_tz_source_time_idx"),
+            # Search: an exact address, and words within queries and city names (icontains,
+            # which Django writes as UPPER(column::text) LIKE UPPER('%word%')).
+            models.Index(fields=["ip_address"], name="lookup_ip_address_idx"),
+            GinIndex(
+                OpClass(Upper(Cast("query", models.TextField())), name="gin_trgm_ops"),
+                name="lookup_query_trgm_idx",
+            ),
+            GinIndex(
+                OpClass(Upper(Cast("city", models.TextField())), name="gin_trgm_ops"),
+                name="lookup_city_trgm_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -62,3 +133,29 @@ class Lookup(models.Model):
     @property
     def succeeded(self) -> bool:
         return self.outcome == OUTCOME_OK
+
+
+class UpdateRun(models.Model):
+    """One database installed (or refused) by `manage.py update_maxmind`: what, from where, how it went."""
+
+    class Outcome(models.TextChoices):
+        UPDATED = "updated", "Updated"
+        CURRENT = "current", "Already current"
+        FAILED = "failed", "Failed"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # maxmind, dbip, url, file or rollback.
+    source = models.CharField(max_length=16)
+    edition = models.CharField(max_length=64, blank=True, default="")
+    build_date = models.DateTimeField(null=True, blank=True)
+    # SHA-256 of the .mmdb file itself (not of the archive it came in).
+    checksum = models.CharField(max_length=64, blank=True, default="")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    message = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.edition or self.source} {self.outcome} at {self.created_at:%Y-%m-%d %H:%M:%S}"

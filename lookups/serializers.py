@@ -11,6 +11,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from lookups.errors import LookupFailed
+from lookups.geoip import attribution_for
 from lookups.services import LookupResult, Place
 
 
@@ -44,9 +45,14 @@ def result_as_dict(result: LookupResult, *, language: str = "en") -> dict[str, A
             "time_zone": result.time_zone,
             "time_zone_source": result.time_zone_source,
         },
+        "traits": {
+            "autonomous_system_number": result.autonomous_system_number,
+            "autonomous_system_organization": result.autonomous_system_organization,
+        },
         "database": {
             "edition": result.database.edition,
             "build_date": result.database.build_date.isoformat(),
+            "attribution": attribution_for(result.database.edition),
         },
         "language": language,
     }
@@ -89,9 +95,19 @@ class LocationSerializer(serializers.Serializer):
     )
 
 
+class TraitsSerializer(serializers.Serializer):
+    autonomous_system_number = serializers.IntegerField(
+        allow_null=True, help_text="From the ASN database, when one is installed."
+    )
+    autonomous_system_organization = serializers.CharField(allow_null=True)
+
+
 class DatabaseSerializer(serializers.Serializer):
     edition = serializers.CharField()
     build_date = serializers.DateTimeField()
+    attribution = serializers.CharField(
+        allow_null=True, help_text="The credit the database's licence asks for, to show with its data."
+    )
 
 
 class LookupResultSerializer(serializers.Serializer):
@@ -107,6 +123,7 @@ class LookupResultSerializer(serializers.Serializer):
     city = CitySerializer(allow_null=True)
     postal = PostalSerializer()
     location = LocationSerializer()
+    traits = TraitsSerializer()
     database = DatabaseSerializer()
     language = serializers.CharField()
 
@@ -141,3 +158,38 @@ class BatchItemSerializer(serializers.Serializer):
 
 class BatchOutputSerializer(serializers.Serializer):
     results = BatchItemSerializer(many=True)
+
+
+# --- The history API (lookups.selectors.history_row_as_dict builds the body) ----------------------
+
+
+class HistoryDatabaseSerializer(serializers.Serializer):
+    edition = serializers.CharField()
+    build_date = serializers.DateTimeField(allow_null=True)
+
+
+class HistoryRowSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    query = serializers.CharField(help_text="As typed, spaces trimmed.")
+    channel = serializers.ChoiceField(choices=["web", "api", "batch", "webservice"])
+    outcome = serializers.CharField(help_text="ok, or the error code the caller saw.")
+    addresses = serializers.ListField(child=serializers.IPAddressField())
+    ip_address = serializers.IPAddressField(allow_null=True)
+    network = serializers.CharField(allow_null=True)
+    continent_code = serializers.CharField(allow_null=True)
+    country = CountrySerializer(allow_null=True)
+    subdivision = CountrySerializer(allow_null=True)
+    city = serializers.CharField(allow_null=True)
+    postal_code = serializers.CharField(allow_null=True)
+    location = LocationSerializer()
+    requester = serializers.IPAddressField(
+        allow_null=True, help_text="Anonymised by default (IPv4 /24, IPv6 /48): LOOKUP_REQUESTER_ADDRESS."
+    )
+    database = HistoryDatabaseSerializer(allow_null=True)
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = HistoryRowSerializer(many=True)

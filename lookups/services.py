@@ -23,10 +23,12 @@ from lookups.errors import (
     AddressNotFound,
     AddressNotPublic,
     BatchTooLarge,
+    DatabaseUnavailable,
     LookupFailed,
     TooManyNames,
 )
 from lookups.geoip import DatabaseInfo, GeoIPReader, city_reader
+from lookups.geoip import asn_reader as default_asn_reader
 from lookups.models import OUTCOME_OK, Lookup, TimeZoneSource
 from lookups.resolver import (
     IPAddress,
@@ -82,6 +84,9 @@ class LookupResult:
     database: DatabaseInfo
     # The database's own record, with the time zone filled in when it came from tz_world.
     record: Mapping[str, Any] = field(repr=False)
+    # From the optional ASN database (GEOIP_ASN); None when it is not installed or has no record.
+    autonomous_system_number: int | None = None
+    autonomous_system_organization: str | None = None
 
 
 def is_public(address: IPAddress) -> bool:
@@ -126,8 +131,25 @@ def resolve_addresses(
     return parsed.name, public[0], tuple(str(address) for address in public)
 
 
+def autonomous_system(
+    address: IPAddress, *, reader: GeoIPReader | None = None
+) -> tuple[int | None, str | None]:
+    """(AS number, AS organisation) from the ASN database; (None, None) when it has no answer."""
+    try:
+        record, _, _ = (reader or default_asn_reader()).get(address)
+    except DatabaseUnavailable:
+        return None, None  # the ASN database is optional
+    if not record:
+        return None, None
+    return record.get("autonomous_system_number"), record.get("autonomous_system_organization")
+
+
 def geolocate(
-    query: str, *, resolver: Resolver | None = None, reader: GeoIPReader | None = None
+    query: str,
+    *,
+    resolver: Resolver | None = None,
+    reader: GeoIPReader | None = None,
+    asn_reader: GeoIPReader | None = None,
 ) -> LookupResult:
     """Look a query up, without recording it. Raises a LookupFailed subclass."""
     reader = reader or city_reader()
@@ -137,7 +159,16 @@ def geolocate(
     record, network, info = reader.get(address)
     if record is None:
         raise AddressNotFound(ADDRESS_NOT_FOUND_MESSAGE.format(address=address))
-    return build_result(query.strip(), name, address, addresses, record, network, info)
+    return build_result(
+        query.strip(),
+        name,
+        address,
+        addresses,
+        record,
+        network,
+        info,
+        autonomous_system=autonomous_system(address, reader=asn_reader),
+    )
 
 
 def build_result(
@@ -148,6 +179,8 @@ def build_result(
     record: Mapping[str, Any],
     network: str | None,
     info: DatabaseInfo,
+    *,
+    autonomous_system: tuple[int | None, str | None] = (None, None),
 ) -> LookupResult:
     location = record.get("location") or {}
     latitude, longitude = location.get("latitude"), location.get("longitude")
@@ -180,6 +213,8 @@ def build_result(
         time_zone_source=source,
         database=info,
         record=record,
+        autonomous_system_number=autonomous_system[0],
+        autonomous_system_organization=autonomous_system[1],
     )
 
 
@@ -207,11 +242,14 @@ def history_row(
     *,
     channel: str,
     requester: str | None,
+    api_key_id: int | None = None,
 ) -> Lookup:
     """An unsaved Lookup for a result or a failure."""
     # PostgreSQL text cannot hold NUL: keep a visible stand-in rather than lose the row.
     stored_query = query.strip()[:255].replace("\x00", "\ufffd")
-    row = Lookup(query=stored_query, channel=channel, requester=anonymise_address(requester))
+    row = Lookup(
+        query=stored_query, channel=channel, requester=anonymise_address(requester), api_key_id=api_key_id
+    )
     if isinstance(outcome, LookupFailed):
         row.outcome = outcome.code
         return row
@@ -245,16 +283,22 @@ def lookup(
     *,
     channel: str,
     requester: str | None = None,
+    api_key_id: int | None = None,
     resolver: Resolver | None = None,
     reader: GeoIPReader | None = None,
 ) -> LookupResult:
-    """Geolocate a query and record it in the history, whether it succeeds or fails."""
+    """Geolocate a query and record it in the history, whether it succeeds or fails.
+
+    `api_key_id`: the web-service key that asked, kept in the history row.
+    """
     try:
         result = geolocate(query, resolver=resolver, reader=reader)
     except LookupFailed as error:
-        history.record([history_row(query, error, channel=channel, requester=requester)])
+        history.record(
+            [history_row(query, error, channel=channel, requester=requester, api_key_id=api_key_id)]
+        )
         raise
-    history.record([history_row(query, result, channel=channel, requester=requester)])
+    history.record([history_row(query, result, channel=channel, requester=requester, api_key_id=api_key_id)])
     return result
 
 

@@ -1,5 +1,6 @@
 """Rate limits per client address for anonymous callers."""
 
+from django.conf import settings
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -19,3 +20,13 @@ class ClientAddressThrottle(SimpleRateThrottle):
         if request.user and request.user.is_authenticated:
             return None  # staff and API-key holders are not throttled here
         return self.cache_format % {"scope": self.scope, "ident": client_address(request) or "unknown"}
+
+
+class PageThrottle(ClientAddressThrottle):
+    """Lookups from the HTML pages: same keying as the API, its own bucket and rate
+    (settings.PAGE_THROTTLE_RATE), so a busy page does not use up an API client's allowance."""
+
+    scope = "page"
+
+    def get_rate(self):
+        return settings.PAGE_THROTTLE_RATE

@@ -3,8 +3,15 @@
 The table is not Django's: its schema is the one `shp2pgsql -I -s 4326` makes from efele's
 tz_world shapefile (gid serial, tzid varchar(30), geom MultiPolygon SRID 4326, GiST index),
 kept as SQL in `timezones/sql/tz_world.sql`. `manage.py load_tz_world` and the tests create
-the table from that file; the model is unmanaged so migrations never touch it. The longest
-IANA zone name in the boundary data is exactly 30 characters, so varchar(30) holds them all.
+the table from that file; the model is unmanaged so migrations never touch it. varchar(30)
+holds every real name: the longest in timezone-boundary-builder's data (America/Argentina/
+Buenos_Aires and three others) is exactly 30 characters, which a test checks against the
+packaged data, and the loader refuses a longer one with a clear message.
+
+One row per polygon of the source (efele's and the packaged data) or per zone (timezone-boundary-
+builder's own files, as multipolygons). The loader also builds `tz_world_subdivided`
+(`timezones/sql/tz_world_subdivided.sql`), the same polygons cut into small pieces for fast
+lookups; it has no model, only `timezones.selectors` reads it.
 """
 
 from django.contrib.gis.db import models

@@ -1,29 +1,205 @@
-"""Which time zone a point lies in, from the tz_world polygons."""
+"""Which time zone a point lies in, from the tz_world polygons.
+
+The answer for a point, in order:
+
+1. the zone whose polygon holds it; where polygons overlap or share a border, the one with the
+   lowest gid, which load_tz_world gives to the smallest polygon (the more local zone);
+2. else the nearest zone within NEAREST_ZONE_METRES (12 nautical miles): coastal points that a
+   land-only outline (efele's tz_world, timezone-boundary-builder without oceans) leaves just
+   offshore, and slivers between polygons;
+3. else None: open sea in land-only data, or a region the loaded subset (--zones) does not cover.
+
+The default data (timezone-boundary-builder with oceans) covers the whole globe, its land zones
+reaching 12 nautical miles out to sea and the open sea in nautical zones (Etc/GMT±N), so with it
+step 1 answers every point. We never make an Etc/GMT±N zone up ourselves: with a subset or with
+land-only data, a point no polygon reaches has no zone we could vouch for.
+
+Speed: the lookups read tz_world_subdivided (the loader's copy of tz_world cut into pieces of at
+most 256 vertices) when it exists and was cut from the current tz_world, else tz_world itself.
+Answers are kept in a bounded in-process cache keyed on the coordinates (GeoIP databases repeat
+the same city coordinates for many networks). The cache is emptied when either table is replaced,
+which each process notices within TZ_WORLD_RELOAD_CHECK_INTERVAL seconds.
+"""
 
 import logging
+import math
+import sys
+import threading
+import time
+from collections import OrderedDict
 from contextlib import nullcontext
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+
+from timezones.schema import TZ_WORLD, TZ_WORLD_SUBDIVIDED, UNINHABITED, subdivided_mark
 
 logger = logging.getLogger(__name__)
 
-_POINT_IN_ZONE_SQL = """
-    SELECT tzid FROM tz_world
-    WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))
+# The territorial sea: timezone-boundary-builder's land zones reach this far out, so land-only
+# outlines answer coastal points as the default data does.
+NEAREST_ZONE_METRES = 22_224
+_METRES_PER_DEGREE_OF_LATITUDE = 110_574.0
+_METRES_PER_DEGREE_OF_LONGITUDE_AT_EQUATOR = 111_320.0
+
+# The tables' identities: a filenode changes when its table is dropped and created again or
+# truncated, so a change here means the polygons were replaced.
+_STATE_SQL = """
+    SELECT pg_relation_filenode(w.oid), pg_relation_filenode(s.oid), obj_description(s.oid, 'pg_class')
+    FROM (SELECT to_regclass(%s) AS oid) AS w, (SELECT to_regclass(%s) AS oid) AS s
+"""
+_CONTAINING = """
+    SELECT tzid FROM {table}
+    WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%(longitude)s, %(latitude)s), 4326))
+      AND tzid <> %(uninhabited)s
     ORDER BY gid LIMIT 1
 """
+# The bounding-box test uses the GiST index; the distance itself is measured on the sphere.
+_NEAREST = """
+    WITH point AS (SELECT ST_SetSRID(ST_MakePoint(%(longitude)s, %(latitude)s), 4326) AS geom)
+    SELECT tzid FROM {table}, point
+    WHERE {table}.geom && ST_Expand(point.geom, %(dx)s, %(dy)s) AND tzid <> %(uninhabited)s
+      AND ST_DWithin({table}.geom::geography, point.geom::geography, %(metres)s)
+    ORDER BY ST_Distance({table}.geom::geography, point.geom::geography), gid LIMIT 1
+"""
+_CONTAINING_SQL = {table: _CONTAINING.format(table=table) for table in (TZ_WORLD, TZ_WORLD_SUBDIVIDED)}
+_NEAREST_SQL = {table: _NEAREST.format(table=table) for table in (TZ_WORLD, TZ_WORLD_SUBDIVIDED)}
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class _TableState:
+    table: str | None  # the table the lookups read, None when there is no tz_world
+    generation: tuple
+
+
+class _ZoneCache:
+    """Answers by coordinates (least recently used dropped first), and the tables they came from."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[tuple[float, float], str | None] = OrderedDict()
+        self._state: _TableState | None = None
+        self._checked_at = -math.inf
+
+    def clear(self) -> None:
+        with self._lock:
+            self._answers.clear()
+            self._state = None
+            self._checked_at = -math.inf
+
+    def fresh_answer(self, key: tuple[float, float]) -> object:
+        """The cached answer, when the tables were checked recently enough; else _MISSING."""
+        with self._lock:
+            if time.monotonic() - self._checked_at >= settings.TZ_WORLD_RELOAD_CHECK_INTERVAL:
+                return _MISSING
+            return self._get(key)
+
+    def _get(self, key: tuple[float, float]) -> object:
+        answer = self._answers.get(key, _MISSING)
+        if answer is not _MISSING:
+            self._answers.move_to_end(key)
+        return answer
+
+    def refresh(self, cursor, key: tuple[float, float]) -> tuple[_TableState, object]:
+        """Check the tables (unless just checked), forget everything if they changed, and
+        return the state with the cached answer for `key` (or _MISSING)."""
+        with self._lock:
+            state, checked_at = self._state, self._checked_at
+        if state is None or time.monotonic() - checked_at >= settings.TZ_WORLD_RELOAD_CHECK_INTERVAL:
+            state = _read_state(cursor)
+            with self._lock:
+                if state != self._state:
+                    self._answers.clear()
+                self._state, self._checked_at = state, time.monotonic()
+        with self._lock:
+            return state, self._get(key) if state == self._state else _MISSING
+
+    def remember(self, key: tuple[float, float], answer: str | None, state: _TableState) -> None:
+        size = settings.TZ_WORLD_CACHE_SIZE
+        with self._lock:
+            if size <= 0 or state != self._state:
+                return
+            self._answers[key] = answer
+            while len(self._answers) > size:
+                self._answers.popitem(last=False)
+
+
+_cache = _ZoneCache()
+
+
+def clear_cache() -> None:
+    """Forget every cached answer in this process (the loader calls it after a reload)."""
+    _cache.clear()
+
+
+def _read_state(cursor) -> _TableState:
+    cursor.execute(_STATE_SQL, [TZ_WORLD, TZ_WORLD_SUBDIVIDED])
+    tz_world, subdivided, mark = cursor.fetchone()
+    if tz_world is None:
+        logger.warning("There is no tz_world table: time zones are answered only from the GeoIP records.")
+        return _TableState(table=None, generation=(None, None))
+    if subdivided is None:
+        return _TableState(table=TZ_WORLD, generation=(tz_world, None))
+    if mark != subdivided_mark(tz_world):
+        logger.warning(
+            "tz_world_subdivided was not cut from the current tz_world (replaced by hand?): "
+            "looking up in tz_world, more slowly. Run `manage.py load_tz_world` to rebuild both."
+        )
+        return _TableState(table=TZ_WORLD, generation=(tz_world, None))
+    return _TableState(table=TZ_WORLD_SUBDIVIDED, generation=(tz_world, subdivided))
+
+
+def _zone_at(cursor, table: str, longitude: float, latitude: float) -> str | None:
+    params = {"longitude": longitude, "latitude": latitude, "uninhabited": UNINHABITED}
+    cursor.execute(_CONTAINING_SQL[table], params)
+    row = cursor.fetchone()
+    if row is None:
+        # A degree of longitude shrinks towards the poles; past ±89.8° any longitude is near.
+        cos_latitude = math.cos(math.radians(latitude))
+        params |= {
+            "metres": NEAREST_ZONE_METRES,
+            "dy": NEAREST_ZONE_METRES / _METRES_PER_DEGREE_OF_LATITUDE,
+            "dx": min(
+                180.0, NEAREST_ZONE_METRES / (_METRES_PER_DEGREE_OF_LONGITUDE_AT_EQUATOR * cos_latitude)
+            )
+            if cos_latitude > 1e-3
+            else 180.0,
+        }
+        cursor.execute(_NEAREST_SQL[table], params)
+        row = cursor.fetchone()
+    # One string per zone, however many coordinates map to it.
+    return sys.intern(row[0]) if row else None
 
 
 def timezone_at(*, longitude: float, latitude: float) -> str | None:
-    """The IANA zone whose polygon holds the point, or None (at sea, or no tz_world table)."""
-    # Inside a transaction, a savepoint keeps a missing table from breaking the caller's
+    """The IANA zone at the point (see the module's docstring for the rule), or None.
+
+    None also when there is no tz_world table or PostgreSQL fails: the lookup answers without a
+    time zone rather than not at all, and a warning is logged.
+    """
+    if not (-180.0 <= longitude <= 180.0 and -90.0 <= latitude <= 90.0):  # NaN fails too
+        return None
+    key = (longitude, latitude)
+    answer = _cache.fresh_answer(key)
+    if answer is not _MISSING:
+        return answer
+    # Inside a transaction, a savepoint keeps a failed query from breaking the caller's
     # transaction; outside one, autocommit needs none (and a BEGIN/COMMIT would cost two trips).
     guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
         with guard, connection.cursor() as cursor:
-            cursor.execute(_POINT_IN_ZONE_SQL, [longitude, latitude])
-            row = cursor.fetchone()
+            state, answer = _cache.refresh(cursor, key)
+            if answer is not _MISSING:
+                return answer
+            if state.table is None:
+                return None
+            answer = _zone_at(cursor, state.table, longitude, latitude)
     except DatabaseError as exc:
         logger.warning("tz_world lookup failed, answering without a time zone: %s", exc)
+        _cache.clear()
         return None
-    return row[0] if row else None
+    _cache.remember(key, answer, state)
+    return answer

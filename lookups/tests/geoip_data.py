@@ -127,3 +127,37 @@ def build_city_database(
     writer.to_db_file(str(partial))
     partial.replace(path)
     return path
+
+
+# An ASN database's records: lookups gain `traits` from them.
+LONDON_ASN = {
+    "autonomous_system_number": MmdbU32(20712),
+    "autonomous_system_organization": "Andrews & Arnold Ltd",
+}
+ASN_NETWORKS: dict[str, dict[str, Any]] = {"81.2.69.0/24": LONDON_ASN}
+
+
+def build_asn_database(
+    path: Path,
+    *,
+    edition: str = "GeoLite2-ASN",
+    networks: dict[str, dict[str, Any]] | None = None,
+    build_epoch: int | None = None,
+) -> Path:
+    """Write an ASN database at `path` (atomically)."""
+    writer = _DatedWriter(
+        ip_version=6,
+        ipv4_compatible=True,
+        database_type=edition,
+        languages=["en"],
+        description={"en": f"easygeoip test {edition}"},
+        build_epoch=build_epoch if build_epoch is not None else int(time.time()),
+    )
+    for cidr, record in (ASN_NETWORKS if networks is None else networks).items():
+        writer.insert_network(IPSet([cidr]), record)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    writer.to_db_file(str(partial))
+    partial.replace(path)
+    return path

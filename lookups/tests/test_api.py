@@ -13,6 +13,7 @@ from lookups.errors import (
     DATABASE_MISSING_MESSAGE,
     INVALID_QUERY_MESSAGE,
 )
+from lookups.geoip import GEOLITE_ATTRIBUTION
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
     BERLIN_IP,
@@ -306,7 +307,13 @@ def test_the_schema_describes_real_bodies(client, city_database):
     from lookups.serializers import LookupResultSerializer
 
     body = client.get(f"/api/v1/lookup/{LONDON_IP}").json()
-    assert set(LookupResultSerializer().fields) == set(body)
+    fields = LookupResultSerializer().fields
+    assert set(fields) == set(body)
+    for nested in ("location", "database", "traits"):
+        assert set(fields[nested].fields) == set(body[nested]), nested
+    assert body["database"]["attribution"] == GEOLITE_ATTRIBUTION
+    # No ASN database installed: the keys are there, with nulls.
+    assert body["traits"] == {"autonomous_system_number": None, "autonomous_system_organization": None}
 
 
 def test_health(client, city_database):

@@ -27,24 +27,40 @@ def tz_world_polygons() -> int | None:
         raise CommandError(f"PostgreSQL does not answer: {exc}") from exc
 
 
+def describe(exc: Exception) -> str:
+    """A failure in words: our own errors by their message, anything else with its type too."""
+    if isinstance(exc, CommandError | DatabaseUnavailable):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 class Command(BaseCommand):
     help = "Check that tz_world and a GeoIP City database are installed; --install adds what is missing."
 
     def add_arguments(self, parser):
         parser.add_argument("--install", action="store_true", help="Install what is missing, where possible.")
         parser.add_argument("--strict", action="store_true", help="Exit non-zero when something is missing.")
+        parser.add_argument(
+            "--zones",
+            default="",
+            help="With --install: zones to load into an empty tz_world (passed to load_tz_world --zones).",
+        )
 
-    def handle(self, *args, install: bool, strict: bool, **options):
+    def handle(self, *args, install: bool, strict: bool, zones: str, **options):
         missing = []
         commands = get_commands()
 
         polygons = tz_world_polygons()
         if not polygons and install and "load_tz_world" in commands:
-            self.stdout.write("tz_world is empty: loading the time-zone polygons (about a minute)...")
+            self.stdout.write(
+                "tz_world is empty: loading the time-zone polygons (a few minutes for the whole world)..."
+            )
+            arguments = ["--zones", zones] if zones else []
             try:
-                call_command("load_tz_world", verbosity=options["verbosity"])
-            except CommandError as exc:
-                self.stderr.write(self.style.ERROR(f"Loading tz_world failed: {exc}"))
+                call_command("load_tz_world", *arguments, verbosity=options["verbosity"])
+            except Exception as exc:
+                # Whatever went wrong, say so and go on: the GeoIP step must still run.
+                self.stderr.write(self.style.ERROR(f"Loading tz_world failed: {describe(exc)}"))
             polygons = tz_world_polygons()
         if polygons:
             self.stdout.write(self.style.SUCCESS(f"tz_world: {polygons} polygons."))
@@ -67,8 +83,12 @@ class Command(BaseCommand):
                 try:
                     call_command("update_maxmind", verbosity=options["verbosity"])
                     info = reader.info()
-                except (CommandError, DatabaseUnavailable) as exc:
-                    self.stderr.write(self.style.ERROR(f"Could not install a GeoIP database: {exc}"))
+                except Exception as exc:
+                    # Whatever went wrong (a refused download, a network error), the service must
+                    # still start: /health answers 503 with the reason until a database arrives.
+                    self.stderr.write(
+                        self.style.ERROR(f"Could not install a GeoIP database: {describe(exc)}")
+                    )
             if info is None:
                 missing.append("geoip")
                 self.stdout.write(

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lookups', '0001_initial'),
+        ('lookups', '0004_history_indexes'),
     ]
 
     operations = [

@@ -27,7 +27,7 @@ class TimeZoneAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     class Media:
-        css = {"all": ("leaflet/leaflet.css",)}
+        css = {"all": ("leaflet/leaflet.css", "timezones/zone_map.css")}
         js = ("leaflet/leaflet.js", "timezones/zone_map.js")
 
     def get_queryset(self, request):
@@ -57,8 +57,8 @@ class TimeZoneAdmin(admin.ModelAdmin):
         }
         _name, tiles_url, tiles_options = leaflet_settings["TILES"][0]
         return format_html(
-            '<div class="zone-map" data-zone-map="zone-shape" data-tiles="{}" data-tiles-options="{}" '
-            'style="height: 480px; width: min(720px, 60vw);"></div>{}',
+            '<div class="zone-map" data-zone-map="zone-shape" data-tiles="{}" data-tiles-options="{}">'
+            "</div>{}",
             tiles_url,
             json.dumps(tiles_options),
             json_script(geojson, "zone-shape"),

@@ -1,7 +1,7 @@
 """Security headers on every kind of response, HTTPS-only behaviour in production, and the admin
 login's protection against password guessing.
 
-Content-Security-Policy is added by another change; when it lands, add it to EXPECTED_HEADERS.
+Content-Security-Policy: scripts only from our own origin, never inline, on every response.
 """
 
 import http.client
@@ -40,6 +40,11 @@ def test_security_headers_on_every_response(gunicorn_server, path):
     assert status < 500
     for name, value in EXPECTED_HEADERS.items():
         assert headers[name] == value, (path, name)
+    policy = headers["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
+    assert directives["script-src"] == "'self'", (path, policy)
+    assert "unsafe-inline" not in directives["script-src"]
+    assert directives["frame-ancestors"] == "'none'"
 
 
 @pytest.fixture

@@ -32,3 +32,14 @@ if os.environ.get("GUNICORN_CONTROL_SOCKET") == "off":
     control_socket_disable = True
 elif os.environ.get("GUNICORN_CONTROL_SOCKET"):
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+
+
+def post_worker_init(worker):
+    """Each worker starts its history flusher at once (see lookups.history: write-behind)."""
+    from django.apps import apps
+
+    if not apps.ready:  # not Django: bench/baseline_app.py shares this configuration
+        return
+    from lookups import history
+
+    history.start_flusher_if_enabled()

@@ -104,6 +104,9 @@ def exception_handler(exc: Exception, context) -> Response | None:
 class LookupView(APIView):
     """Geolocate one IP address or domain name."""
 
+    # Public: nobody signs in to look up an address (and the rate limit is per address).
+    authentication_classes = ()
+
     @extend_schema(
         operation_id="lookup",
         parameters=[_QUERY_PARAMETER, _LANGUAGE_PARAMETER],
@@ -117,6 +120,9 @@ class LookupView(APIView):
 
 class OwnAddressLookupView(APIView):
     """Geolocate the caller's own address."""
+
+    # Public: nobody signs in to look up an address (and the rate limit is per address).
+    authentication_classes = ()
 
     @extend_schema(
         operation_id="lookup_own_address",
@@ -132,6 +138,9 @@ class OwnAddressLookupView(APIView):
 
 class BatchLookupView(APIView):
     """Geolocate many queries at once: answers in the same order, each a result or an error."""
+
+    # Public: nobody signs in to look up an address (and the rate limit is per address).
+    authentication_classes = ()
 
     @extend_schema(
         operation_id="lookup_batch",
@@ -219,7 +228,8 @@ class HistoryView(APIView):
         parameters=_HISTORY_PARAMETERS,
         responses={
             200: HistoryPageSerializer,
-            **{status: ErrorSerializer for status in (400, 401, 403)},
+            # 404: an unknown ?format= (as on every endpoint).
+            **{status: ErrorSerializer for status in (400, 401, 403, 404)},
         },
     )
     def get(self, request: Request) -> Response:

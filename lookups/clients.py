@@ -60,7 +60,17 @@ def choose_language(requested: list[str], available: tuple[str, ...]) -> str:
     return "en"
 
 
+@functools.lru_cache(maxsize=1024)  # browsers send a handful of distinct headers
+def _accepted_languages(header: str) -> tuple[str, ...]:
+    return tuple(_parse_accept_language(header))
+
+
 def accepted_languages(header: str) -> list[str]:
+    """Languages from an Accept-Language header, best first."""
+    return list(_accepted_languages(header[:1000]))
+
+
+def _parse_accept_language(header: str) -> list[str]:
     """Languages from an Accept-Language header, best first."""
     weighted = []
     for position, part in enumerate(header.split(",")[:20]):

@@ -80,6 +80,7 @@ class GeoIPReader:
         self.path = Path(path)
         self.check_interval = check_interval
         self.kind = kind
+        self.configured_as: tuple | None = None  # the settings city_reader() built it from
         self._lock = threading.Lock()
         self._reader: maxminddb.Reader | None = None
         self._info: DatabaseInfo | None = None
@@ -139,11 +140,21 @@ class GeoIPReader:
             logger.error("GeoIP database unavailable: %s", error.message)
         self._reader, self._info, self._identity, self._error = None, None, identity, error
 
+    def _fresh_error(self) -> DatabaseUnavailable | None:
+        # A new exception each time: re-raising one instance would grow its traceback forever.
+        error = self._error
+        return DatabaseUnavailable(error.message) if error else None
+
+    def is_available(self) -> bool:
+        """Whether a usable database is open (for optional ones: no exception when it is not)."""
+        self._refresh()
+        return self._reader is not None
+
     def info(self) -> DatabaseInfo:
         """The open database's metadata. Raises DatabaseUnavailable."""
         self._refresh()
         if self._info is None:
-            raise self._error or DatabaseUnavailable(DATABASE_MISSING_MESSAGE)
+            raise self._fresh_error() or DatabaseUnavailable(DATABASE_MISSING_MESSAGE)
         return self._info
 
     def get(
@@ -153,15 +164,16 @@ class GeoIPReader:
         self._refresh()
         reader, info = self._reader, self._info
         if reader is None or info is None:
-            raise self._error or DatabaseUnavailable(DATABASE_MISSING_MESSAGE)
+            raise self._fresh_error() or DatabaseUnavailable(DATABASE_MISSING_MESSAGE)
         if address.version == 6 and info.ip_version == 4:
             return None, None, info
         record, prefix_length = reader.get_with_prefix_len(address)
         if record is None:
             return None, None, info
         # maxminddb reports an IPv4 prefix for IPv4 addresses, even in IPv6 databases.
-        network = ipaddress.ip_network(f"{address}/{prefix_length}", strict=False)
-        return record, str(network), info
+        bits = address.max_prefixlen - prefix_length
+        first = type(address)(int(address) >> bits << bits)  # cheaper than building an ip_network
+        return record, f"{first}/{prefix_length}", info
 
 
 _city_reader: GeoIPReader | None = None
@@ -171,13 +183,17 @@ _city_reader_lock = threading.Lock()
 def city_reader() -> GeoIPReader:
     """The process-wide City reader for settings.GEOIP_PATH / settings.GEOIP_CITY."""
     global _city_reader
-    path = Path(settings.GEOIP_PATH) / settings.GEOIP_CITY
     reader = _city_reader
+    # Compared as the settings' own values: a Path per lookup cost more than the lookup.
+    if reader is not None and reader.configured_as == (settings.GEOIP_PATH, settings.GEOIP_CITY):
+        return reader
+    path = Path(settings.GEOIP_PATH) / settings.GEOIP_CITY
     if reader is None or reader.path != path:
         with _city_reader_lock:
             reader = _city_reader
             if reader is None or reader.path != path:
                 reader = _city_reader = GeoIPReader(path, check_interval=settings.GEOIP_RELOAD_CHECK_INTERVAL)
+    reader.configured_as = (settings.GEOIP_PATH, settings.GEOIP_CITY)
     return reader
 
 
@@ -187,8 +203,10 @@ _asn_reader: GeoIPReader | None = None
 def asn_reader() -> GeoIPReader:
     """The process-wide ASN reader for settings.GEOIP_PATH / settings.GEOIP_ASN (optional file)."""
     global _asn_reader
-    path = Path(settings.GEOIP_PATH) / settings.GEOIP_ASN
     reader = _asn_reader
+    if reader is not None and reader.configured_as == (settings.GEOIP_PATH, settings.GEOIP_ASN):
+        return reader
+    path = Path(settings.GEOIP_PATH) / settings.GEOIP_ASN
     if reader is None or reader.path != path:
         with _city_reader_lock:
             reader = _asn_reader
@@ -196,6 +214,7 @@ def asn_reader() -> GeoIPReader:
                 reader = _asn_reader = GeoIPReader(
                     path, check_interval=settings.GEOIP_RELOAD_CHECK_INTERVAL, kind=ASN
                 )
+    reader.configured_as = (settings.GEOIP_PATH, settings.GEOIP_ASN)
     return reader
 
 

@@ -1,5 +1,16 @@
 """Writing the lookup history durably: INSERT it, or spool it to disk while PostgreSQL is away.
 
+Rows are plain dicts (column -> value, the location as (longitude, latitude)): building a model
+instance and a GEOS point per lookup cost more CPU than the lookup itself. They are written
+with one raw multi-row INSERT ... ON CONFLICT (uid) DO NOTHING.
+
+Write-behind (HISTORY_FLUSH_INTERVAL > 0, the production default): a lookup appends its row to
+this process's spool file (one write, no fsync: it survives the worker's death, not the
+machine's) and is answered; a background thread replays the spool into PostgreSQL every
+HISTORY_FLUSH_INTERVAL seconds as one INSERT per batch. One round trip per few dozen lookups
+instead of one per lookup is what lets the API keep up with a bare WSGI app (bench/). With
+HISTORY_FLUSH_INTERVAL = 0 each lookup INSERTs its row before it is answered (tests use this).
+
 A lookup that is answered is a lookup recorded. When the INSERT fails because PostgreSQL cannot
 be reached (OperationalError, InterfaceError), the rows go to an append-only JSON-lines file of
 this process under HISTORY_SPOOL_DIR, fsync'd before the answer leaves, and the lookup is
@@ -16,6 +27,7 @@ constraint, so a row replayed twice (a replayer that died half-way, or an INSERT
 acknowledgement was lost) is stored once.
 """
 
+import atexit
 import datetime as dt
 import fcntl
 import json
@@ -31,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.gis.geos import GEOSGeometry
-from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
 
 from lookups.errors import HISTORY_UNAVAILABLE_MESSAGE, HistoryUnavailable
 from lookups.models import Lookup
@@ -48,6 +60,9 @@ REPLAY_BATCH = 500
 
 # The errors that mean "PostgreSQL is not there" rather than "this row is wrong".
 UNREACHABLE_ERRORS = (OperationalError, InterfaceError)
+
+# A history row: Lookup's columns by name, the location as (longitude, latitude) or None.
+HistoryRow = dict[str, Any]
 
 
 # --- The circuit breaker -----------------------------------------------------------------------
@@ -75,7 +90,7 @@ def _mark_reachable() -> None:
 # --- Writing -----------------------------------------------------------------------------------
 
 
-def record(rows: Sequence[Lookup]) -> None:
+def record(rows: Sequence[HistoryRow]) -> None:
     """Store history rows: INSERT them, or spool them to disk when PostgreSQL cannot be reached.
 
     Raises HistoryUnavailable when neither works (the caller must then not pretend the lookup
@@ -84,11 +99,14 @@ def record(rows: Sequence[Lookup]) -> None:
     if not rows:
         return
     _give_uids(rows)
+    if settings.HISTORY_FLUSH_INTERVAL > 0:
+        _write_behind(rows)
+        return
     if not database_recently_unreachable():
         _maybe_replay()
     if not database_recently_unreachable():
         try:
-            Lookup.objects.bulk_create(rows)
+            insert_rows(rows)
             _mark_reachable()
             return
         except UNREACHABLE_ERRORS as exc:
@@ -106,10 +124,54 @@ def record(rows: Sequence[Lookup]) -> None:
         raise HistoryUnavailable(HISTORY_UNAVAILABLE_MESSAGE) from exc
 
 
-def _give_uids(rows: Iterable[Lookup]) -> None:
+def _give_uids(rows: Iterable[HistoryRow]) -> None:
     for row in rows:
-        if row.uid is None:
-            row.uid = uuid.uuid4()
+        if row.get("uid") is None:
+            row["uid"] = str(uuid.uuid4())
+
+
+# --- Rows and the INSERT -----------------------------------------------------------------------
+
+# Every Lookup column but the key, in the INSERT's order; the location goes last.
+COLUMNS = tuple(
+    field.column
+    for field in Lookup._meta.concrete_fields
+    if not field.primary_key and field.column != "location"
+)
+_INSERT = f"INSERT INTO {Lookup._meta.db_table} ({', '.join(COLUMNS)}, location) VALUES "  # noqa: S608 (names from the model)
+# psycopg2 sends a list as ARRAY['...'] (text[]): the address array needs its type spelt out.
+_ROW_SQL = (
+    "("
+    + ", ".join("%s::inet[]" if column == "addresses" else "%s" for column in COLUMNS)
+    + ", ST_SetSRID(ST_MakePoint(%s, %s), 4326))"
+)
+_ON_CONFLICT = " ON CONFLICT (uid) DO NOTHING"
+
+
+def new_row(**values: Any) -> HistoryRow:
+    """A history row with every column, the model's defaults where `values` has none."""
+    row: HistoryRow = dict(_DEFAULTS)
+    row["created_at"] = timezone.now()
+    row.update(values)
+    return row
+
+
+_DEFAULTS: HistoryRow = {
+    field.attname: (field.get_default() if field.has_default() else None)
+    for field in Lookup._meta.concrete_fields
+    if not field.primary_key
+}
+_DEFAULTS["location"] = None
+
+
+def insert_rows(rows: Sequence[HistoryRow]) -> None:
+    """One INSERT for all `rows` (a row already stored, by its uid, is skipped)."""
+    params: list[Any] = []
+    for row in rows:
+        params.extend(row.get(column) for column in COLUMNS)
+        params.extend(row["location"] or (None, None))
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT + ", ".join([_ROW_SQL] * len(rows)) + _ON_CONFLICT, params)
 
 
 def spool_dir() -> Path:
@@ -117,81 +179,113 @@ def spool_dir() -> Path:
 
 
 def _own_spool_path() -> Path:
-    # No dots in the host part: everything before the first dot names the file's writer.
-    host = socket.gethostname().replace(".", "_")
-    return spool_dir() / f"history-{host}-{os.getpid()}{SPOOL_SUFFIX}"
+    key = (os.getpid(), str(settings.HISTORY_SPOOL_DIR))
+    path = _spool_paths.get(key)
+    if path is None:
+        # No dots in the host part: everything before the first dot names the file's writer.
+        host = socket.gethostname().replace(".", "_")
+        path = _spool_paths[key] = spool_dir() / f"history-{host}-{os.getpid()}{SPOOL_SUFFIX}"
+    return path
+
+
+_spool_paths: dict[tuple[int, str], Path] = {}
 
 
 _spool_lock = threading.Lock()
 
 
-def row_to_data(row: Lookup) -> dict[str, Any]:
-    """A history row as plain JSON data (every column but the primary key)."""
-    data: dict[str, Any] = {}
-    for field in Lookup._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        value = getattr(row, field.attname)
+def row_to_data(row: HistoryRow) -> dict[str, Any]:
+    """A history row as plain JSON data."""
+    data = dict(row)
+    for key, value in data.items():
         if isinstance(value, dt.datetime):
-            value = value.isoformat()
+            data[key] = value.isoformat()
         elif isinstance(value, uuid.UUID):
-            value = str(value)
-        elif isinstance(value, GEOSGeometry):
-            value = value.ewkt
-        data[field.attname] = value
+            data[key] = str(value)
+    if data.get("location") is not None:
+        data["location"] = list(data["location"])
     return data
 
 
-def row_from_data(data: dict[str, Any]) -> Lookup:
-    values = {}
-    for field in Lookup._meta.concrete_fields:
-        if field.primary_key or field.attname not in data:
-            continue
-        value = data[field.attname]
-        if value is not None and field.attname == "location":
-            value = GEOSGeometry(value)
-        elif value is not None:
-            value = field.to_python(value)
-        values[field.attname] = value
-    return Lookup(**values)
+def row_from_data(data: dict[str, Any]) -> HistoryRow:
+    """A spooled row back as a history row: unknown keys refused, missing ones defaulted."""
+    unknown = set(data) - set(_DEFAULTS)
+    if unknown:
+        raise KeyError(f"unknown columns {sorted(unknown)}")
+    row = new_row(**data)
+    if isinstance(row["created_at"], str):
+        row["created_at"] = dt.datetime.fromisoformat(row["created_at"])
+    if row["location"] is not None:
+        longitude, latitude = row["location"]
+        row["location"] = (float(longitude), float(latitude))
+    return row
 
 
-def spool(rows: Iterable[Lookup]) -> Path:
-    """Append rows to this process's spool file and fsync it. Raises OSError."""
+def spool(rows: Iterable[HistoryRow], *, durable: bool = True) -> Path:
+    """Append rows to this process's spool file, and fsync it when `durable`. Raises OSError.
+
+    The file stays open between calls (write-behind appends on every lookup); it is reopened
+    when a replayer has renamed it away.
+    """
     rows = list(rows)
     _give_uids(rows)
     payload = "".join(json.dumps(row_to_data(row)) + "\n" for row in rows).encode("ascii")
-    directory = spool_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = _own_spool_path()
     with _spool_lock:
+        path = _own_spool_path()
         while True:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd, created = _spool_fd(path)
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                # A replayer may have renamed the file between our open and our lock: writing
-                # into it now would put rows where nobody reads them any more.
+                # A replayer may have renamed the file since we opened it: writing into it now
+                # would put rows where nobody reads them any more.
                 try:
                     current = os.stat(path).st_ino
                 except FileNotFoundError:
                     current = None
-                if os.fstat(fd).st_ino != current:
+                stat = os.fstat(fd)
+                if stat.st_ino != current:
+                    _forget_spool_fd()
                     continue
-                new_file = os.fstat(fd).st_size == 0
                 view = memoryview(payload)
                 while view:
                     written = os.write(fd, view)
                     view = view[written:]
-                os.fsync(fd)
-                if new_file:
-                    _fsync_directory(directory)
-                if os.fstat(fd).st_size >= settings.HISTORY_SPOOL_FILE_MAX_BYTES:
+                if durable:
+                    os.fsync(fd)
+                    if created:
+                        _fsync_directory(path.parent)
+                if stat.st_size + len(payload) >= settings.HISTORY_SPOOL_FILE_MAX_BYTES:
                     # Seal it: replay then works through files of bounded size.
                     os.rename(path, path.with_name(f"{path.stem}-{time.time_ns()}{SPOOL_SUFFIX}"))
-                    _fsync_directory(directory)
+                    _fsync_directory(path.parent)
+                    _forget_spool_fd()
                 return path
             finally:
-                os.close(fd)
+                if _open_spool.get("fd") == fd:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+# This process's open spool file: {"pid", "path", "fd"} (a forked worker opens its own).
+_open_spool: dict[str, Any] = {}
+
+
+def _spool_fd(path: Path) -> tuple[int, bool]:
+    """(file descriptor, whether the file was just created) of this process's spool file."""
+    if _open_spool.get("pid") == os.getpid() and _open_spool.get("path") == path:
+        return _open_spool["fd"], False
+    _forget_spool_fd()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existed = path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    _open_spool.update(pid=os.getpid(), path=path, fd=fd)
+    return fd, not existed
+
+
+def _forget_spool_fd() -> None:
+    fd = _open_spool.pop("fd", None)
+    if fd is not None and _open_spool.get("pid") == os.getpid():
+        os.close(fd)
+    _open_spool.clear()
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -212,8 +306,14 @@ class SpoolStatus:
 
 
 def spool_status() -> SpoolStatus:
-    """How much history waits on disk for PostgreSQL (in this host's spool folder)."""
+    """How much history waits on disk for PostgreSQL (in this host's spool folder).
+
+    With write-behind, rows pass through the spool all the time: only files the flushers have
+    left alone for a while (PostgreSQL away) count.
+    """
     files = size = 0
+    write_behind = settings.HISTORY_FLUSH_INTERVAL > 0
+    settled_before = time.time() - 10 * settings.HISTORY_FLUSH_INTERVAL - 5
     try:
         entries = list(os.scandir(spool_dir()))
     except FileNotFoundError:
@@ -221,9 +321,12 @@ def spool_status() -> SpoolStatus:
     for entry in entries:
         if entry.name.endswith((SPOOL_SUFFIX, CLAIMED_SUFFIX)):
             try:
-                size += entry.stat().st_size
+                stat = entry.stat()
             except FileNotFoundError:
                 continue
+            if write_behind and stat.st_mtime > settled_before:
+                continue
+            size += stat.st_size
             files += 1
     return SpoolStatus(files, size)
 
@@ -239,12 +342,30 @@ def _replayable_files() -> list[Path]:
         if entry.name.endswith(SPOOL_SUFFIX):
             paths.append(Path(entry.path))
         elif entry.name.endswith(CLAIMED_SUFFIX):
+            # Claimed by a replayer that died (its pid is gone), or stuck for too long.
+            if not _claimer_alive(entry.name):
+                paths.append(Path(entry.path))
+                continue
             try:
                 if now - entry.stat().st_mtime > STALE_CLAIM_SECONDS:
                     paths.append(Path(entry.path))
             except FileNotFoundError:
                 continue
     return sorted(paths)
+
+
+def _claimer_alive(name: str) -> bool:
+    """Whether the process whose pid a claimed file's name carries still runs (on this host)."""
+    try:
+        pid = int(name.split(".")[1].split("-")[0])
+        os.kill(pid, 0)
+    except (IndexError, ValueError):
+        return True  # not a name we made: leave it to the staleness rule
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _maybe_replay() -> None:
@@ -322,7 +443,7 @@ def _replay_file(path: Path) -> tuple[int, int]:
             # A savepoint (or a transaction of its own), so that a refused row leaves the
             # connection usable for the one-by-one retry below.
             with transaction.atomic():
-                Lookup.objects.bulk_create(batch, ignore_conflicts=True)
+                insert_rows(batch)
             stored += len(batch)
         except UNREACHABLE_ERRORS:
             raise
@@ -331,15 +452,75 @@ def _replay_file(path: Path) -> tuple[int, int]:
             for row in batch:
                 try:
                     with transaction.atomic():
-                        Lookup.objects.bulk_create([row], ignore_conflicts=True)
+                        insert_rows([row])
                     stored += 1
                 except UNREACHABLE_ERRORS:
                     raise
                 except DatabaseError as exc:
-                    logger.error("PostgreSQL refuses a spooled history row (%s): %s", row.uid, exc)
+                    logger.error("PostgreSQL refuses a spooled history row (%s): %s", row["uid"], exc)
                     bad_lines.append(json.dumps(row_to_data(row)).encode("ascii"))
     if bad_lines:
         rejected = path.with_name(f"{path.name.split('.')[0]}-{time.time_ns()}{REJECTED_SUFFIX}")
         rejected.write_bytes(b"\n".join(bad_lines) + b"\n")
         logger.error("Kept %d history row(s) PostgreSQL refused in %s", len(bad_lines), rejected)
     return stored, len(bad_lines)
+
+
+# --- Write-behind ------------------------------------------------------------------------------
+
+_flusher_pid: int | None = None
+_flusher_wakeup = threading.Event()
+
+
+def _write_behind(rows: Sequence[HistoryRow]) -> None:
+    """Spool the rows (no fsync) for this process's flusher to INSERT within the interval."""
+    try:
+        spool(rows, durable=False)
+    except OSError as exc:
+        logger.error("History spool %s cannot be written: %s", spool_dir(), exc)
+        raise HistoryUnavailable(HISTORY_UNAVAILABLE_MESSAGE) from exc
+    _start_flusher()
+
+
+def start_flusher_if_enabled() -> None:
+    """Start this process's flusher now (gunicorn calls it as each worker starts), so that rows
+    spooled by a worker that died are replayed even before this one records anything."""
+    if settings.HISTORY_FLUSH_INTERVAL > 0:
+        _start_flusher()
+
+
+def _start_flusher() -> None:
+    global _flusher_pid
+    if _flusher_pid == os.getpid():
+        return
+    with _state_lock:
+        if _flusher_pid == os.getpid():
+            return
+        # First write in this process (gunicorn forks its workers): a flusher of its own.
+        _flusher_pid = os.getpid()
+        threading.Thread(target=_flush_forever, name="history-flusher", daemon=True).start()
+        atexit.register(flush)
+
+
+def _flush_forever() -> None:
+    while True:
+        _flusher_wakeup.wait(settings.HISTORY_FLUSH_INTERVAL or 1.0)
+        _flusher_wakeup.clear()
+        if database_recently_unreachable():
+            continue
+        try:
+            flush()
+        except Exception:  # the flusher must outlive any one bad flush
+            logger.exception("History flush failed; the rows stay in the spool")
+
+
+def flush() -> None:
+    """INSERT what the spool holds now (this process's rows and any other's)."""
+    try:
+        replay()
+        _mark_reachable()
+    except UNREACHABLE_ERRORS as exc:
+        _mark_unreachable()
+        logger.warning("PostgreSQL does not answer (%s); history stays in %s", exc, spool_dir())
+    finally:
+        connection.close_if_unusable_or_obsolete()

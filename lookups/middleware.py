@@ -1,4 +1,4 @@
-"""The Content-Security-Policy header, on every response.
+"""The Content-Security-Policy header on every response, and the admin login lockout.
 
 Django 5.2 has no CSP support of its own (it arrives in 6.0). Our pages keep all JavaScript
 and CSS in static files, so a strict policy holds; a view that needs another policy sets the
@@ -7,6 +7,7 @@ header itself and this middleware leaves it alone.
 
 import functools
 
+from axes.middleware import AxesMiddleware
 from django.conf import settings
 
 
@@ -45,3 +46,15 @@ def content_security_policy(policy: str):
         return wrapped
 
     return decorator
+
+
+class AdminLoginLockoutMiddleware(AxesMiddleware):
+    """django-axes's lockout response, where there is a login to lock: the admin.
+
+    Axes only acts on login attempts; run on every lookup it cost as much as the lookup itself.
+    """
+
+    def __call__(self, request):
+        if not request.path_info.startswith("/admin/"):
+            return self.get_response(request)
+        return super().__call__(request)

@@ -8,10 +8,17 @@ same 404 as an unknown format.
 from django.http import Http404
 from rest_framework.negotiation import DefaultContentNegotiation
 
+# What most callers send: no preference, or JSON. They get the first renderer (JSON) without
+# DRF's parsing of the Accept header, which cost more than the lookup.
+_PLAIN_ACCEPT = {"", "*/*", "application/json"}
+
 
 class StrictFormatNegotiation(DefaultContentNegotiation):
     def select_renderer(self, request, renderers, format_suffix=None):
         values = request.query_params.getlist(self.settings.URL_FORMAT_OVERRIDE)
         if len(values) > 1 or values == [""]:
             raise Http404
+        if not values and not format_suffix and request.META.get("HTTP_ACCEPT", "") in _PLAIN_ACCEPT:
+            renderer = renderers[0]
+            return renderer, renderer.media_type
         return super().select_renderer(request, renderers, format_suffix)

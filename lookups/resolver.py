@@ -5,6 +5,7 @@
 configurable name servers, and is what tests replace with one pointed at their own DNS server.
 """
 
+import functools
 import ipaddress
 import re
 import time
@@ -53,6 +54,11 @@ def parse_query(text: str) -> Query:
     """Parse an IP address (any textual form) or a domain name (IDN, trailing dot allowed)."""
     if not isinstance(text, str):
         raise InvalidQuery(INVALID_QUERY_MESSAGE)
+    return _parse_query(text)
+
+
+@functools.lru_cache(maxsize=65536)  # a batch parses each query twice; popular queries repeat
+def _parse_query(text: str) -> Query:
     stripped = text.strip()
     if not stripped:
         raise InvalidQuery(INVALID_QUERY_MESSAGE)

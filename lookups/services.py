@@ -4,6 +4,7 @@ Plain functions with keyword-only collaborators: the resolver (DNS) and the read
 database file) have production defaults and can be replaced by tests with real local ones.
 """
 
+import functools
 import ipaddress
 import logging
 from collections.abc import Iterable, Mapping
@@ -11,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.contrib.gis.geos import Point
 
 from lookups import history
 from lookups.errors import (
@@ -29,7 +29,7 @@ from lookups.errors import (
 )
 from lookups.geoip import DatabaseInfo, GeoIPReader, city_reader
 from lookups.geoip import asn_reader as default_asn_reader
-from lookups.models import OUTCOME_OK, Lookup, TimeZoneSource
+from lookups.models import TimeZoneSource
 from lookups.resolver import (
     IPAddress,
     PrefetchedResolver,
@@ -89,6 +89,7 @@ class LookupResult:
     autonomous_system_organization: str | None = None
 
 
+@functools.lru_cache(maxsize=65536)  # ipaddress walks a dozen networks for is_global
 def is_public(address: IPAddress) -> bool:
     if not address.is_global:
         return False
@@ -135,10 +136,13 @@ def autonomous_system(
     address: IPAddress, *, reader: GeoIPReader | None = None
 ) -> tuple[int | None, str | None]:
     """(AS number, AS organisation) from the ASN database; (None, None) when it has no answer."""
-    try:
-        record, _, _ = (reader or default_asn_reader()).get(address)
-    except DatabaseUnavailable:
+    reader = reader or default_asn_reader()
+    if not reader.is_available():
         return None, None  # the ASN database is optional
+    try:
+        record, _, _ = reader.get(address)
+    except DatabaseUnavailable:
+        return None, None  # replaced by a broken file a moment ago
     if not record:
         return None, None
     return record.get("autonomous_system_number"), record.get("autonomous_system_organization")
@@ -226,14 +230,20 @@ def anonymise_address(address: str | None, *, mode: str | None = None) -> str | 
     mode = mode or settings.LOOKUP_REQUESTER_ADDRESS
     if not address or mode == "none":
         return None
+    return _anonymised(address, mode == "full")
+
+
+@functools.lru_cache(maxsize=4096)  # the same clients ask again and again
+def _anonymised(address: str, keep_whole: bool) -> str | None:
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
         return None
-    if mode == "full":
+    if keep_whole:
         return str(parsed)
-    prefix = 24 if parsed.version == 4 else 48
-    return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False).network_address)
+    if parsed.version == 4:
+        return str(ipaddress.IPv4Address(int(parsed) & ~0xFF))
+    return str(ipaddress.IPv6Address(int(parsed) & ~((1 << 80) - 1)))
 
 
 def history_row(
@@ -243,38 +253,37 @@ def history_row(
     channel: str,
     requester: str | None,
     api_key_id: int | None = None,
-) -> Lookup:
-    """An unsaved Lookup for a result or a failure."""
+) -> history.HistoryRow:
+    """The history row (a plain dict, see lookups.history) for a result or a failure."""
     # PostgreSQL text cannot hold NUL: keep a visible stand-in rather than lose the row.
     stored_query = query.strip()[:255].replace("\x00", "\ufffd")
-    row = Lookup(
+    row = history.new_row(
         query=stored_query, channel=channel, requester=anonymise_address(requester), api_key_id=api_key_id
     )
     if isinstance(outcome, LookupFailed):
-        row.outcome = outcome.code
+        row["outcome"] = outcome.code
         return row
     result = outcome
-    row.outcome = OUTCOME_OK
-    row.addresses = list(result.addresses)
-    row.ip_address = result.ip_address
-    row.network = result.network or ""
-    row.continent_code = (result.continent and result.continent.code) or ""
+    row["addresses"] = list(result.addresses)
+    row["ip_address"] = result.ip_address
+    row["network"] = result.network or ""
+    row["continent_code"] = (result.continent and result.continent.code) or ""
     if result.country:
-        row.country_code = result.country.code or ""
-        row.country_name = (result.country.name("en") or "")[:100]
+        row["country_code"] = result.country.code or ""
+        row["country_name"] = (result.country.name("en") or "")[:100]
     if result.subdivisions:
-        row.subdivision_code = (result.subdivisions[0].code or "")[:8]
-        row.subdivision_name = (result.subdivisions[0].name("en") or "")[:100]
+        row["subdivision_code"] = (result.subdivisions[0].code or "")[:8]
+        row["subdivision_name"] = (result.subdivisions[0].name("en") or "")[:100]
     if result.city:
-        row.city = (result.city.name("en") or "")[:100]
-    row.postal_code = (result.postal_code or "")[:20]
+        row["city"] = (result.city.name("en") or "")[:100]
+    row["postal_code"] = (result.postal_code or "")[:20]
     if result.latitude is not None and result.longitude is not None:
-        row.location = Point(result.longitude, result.latitude, srid=4326)
-    row.accuracy_radius = result.accuracy_radius
-    row.time_zone = result.time_zone or ""
-    row.time_zone_source = result.time_zone_source or ""
-    row.database_edition = result.database.edition
-    row.database_build_date = result.database.build_date
+        row["location"] = (result.longitude, result.latitude)
+    row["accuracy_radius"] = result.accuracy_radius
+    row["time_zone"] = result.time_zone or ""
+    row["time_zone_source"] = result.time_zone_source or ""
+    row["database_edition"] = result.database.edition
+    row["database_build_date"] = result.database.build_date
     return row
 
 

@@ -7,6 +7,7 @@ the breaker stands for "PostgreSQL just failed", which is exactly the state reco
 import json
 import os
 import shutil
+import subprocess
 import time
 import uuid
 from http import HTTPStatus
@@ -55,10 +56,12 @@ def make_rows(city_database, count=3):
     return rows[:count]
 
 
-def comparable(row: Lookup) -> dict:
-    data = history.row_to_data(row)
-    data["location"] = row.location.coords if row.location else None
-    return data
+def as_row(lookup: Lookup) -> dict:
+    """A stored Lookup in the shape of a history row, to compare with what was recorded."""
+    row = {f.attname: getattr(lookup, f.attname) for f in Lookup._meta.concrete_fields if not f.primary_key}
+    row["uid"] = str(row["uid"])
+    row["location"] = lookup.location.coords if lookup.location else None
+    return row
 
 
 def test_rows_go_to_postgresql_when_it_answers(city_database, spool_dir):
@@ -86,10 +89,10 @@ def test_rows_are_spooled_while_postgresql_is_away_and_replayed_identically(
     history._mark_reachable()
     report = history.replay()
     assert (report.files, report.rows, report.rejected) == (1, 3, 0)
-    stored = {row.uid: row for row in Lookup.objects.all()}
+    stored = {str(lookup.uid): lookup for lookup in Lookup.objects.all()}
     for row in rows:
-        assert comparable(stored[row.uid]) == comparable(row)
-    assert stored[rows[0].uid].location.srid == 4326
+        assert as_row(stored[row["uid"]]) == row
+    assert stored[rows[0]["uid"]].location.srid == 4326
     assert list(spool_dir.iterdir()) == []
 
 
@@ -123,7 +126,7 @@ def test_the_next_insert_replays_the_spool_first(city_database, spool_dir, setti
 def test_a_claim_left_by_a_dead_replayer_is_taken_over_but_a_fresh_one_is_not(city_database, spool_dir):
     history.spool(make_rows(city_database))
     path = next(spool_dir.glob("*.jsonl"))
-    claimed = path.with_name(path.stem + ".999-1.replaying")
+    claimed = path.with_name(path.stem + f".{os.getpid()}-1.replaying")  # a live replayer: us
     os.rename(path, claimed)
     assert history.replay().rows == 0  # somebody is replaying it right now
     old = time.time() - history.STALE_CLAIM_SECONDS - 5
@@ -131,6 +134,16 @@ def test_a_claim_left_by_a_dead_replayer_is_taken_over_but_a_fresh_one_is_not(ci
     assert history.replay().rows == 3
     assert Lookup.objects.count() == 3
     assert list(spool_dir.iterdir()) == []
+
+
+def test_a_claim_of_a_replayer_that_died_is_taken_over_at_once(city_database, spool_dir):
+    history.spool(make_rows(city_database))
+    path = next(spool_dir.glob("*.jsonl"))
+    child = subprocess.Popen(["true"])
+    child.wait()  # its pid is free now: a replayer that died
+    os.rename(path, path.with_name(path.stem + f".{child.pid}-1.replaying"))
+    assert history.replay().rows == 3
+    assert Lookup.objects.count() == 3
 
 
 def test_unreadable_lines_are_kept_aside_and_the_rest_is_stored(city_database, spool_dir):
@@ -209,7 +222,7 @@ def test_replay_command(city_database, spool_dir, capsys):
 
 def test_replay_command_says_when_postgresql_refuses_a_row(city_database, spool_dir):
     row = make_rows(city_database, count=1)[0]
-    row.country_code = "TOO LONG FOR TWO CHARACTERS"
+    row["country_code"] = "TOO LONG FOR TWO CHARACTERS"
     history.spool([row])
     with pytest.raises(CommandError, match="refused 1 row"):
         call_command("replay_history_spool", verbosity=0)

@@ -301,11 +301,13 @@ def main() -> None:
             service.url,
             [f"/api/v1/lookup/{a}" for a in addresses[:50]] + [f"/lookup/{a}" for a in addresses[:20]],
         )
+        time.sleep(1.5)  # let the warm-up's rows be flushed before the count starts
         psql(db_dsn, "TRUNCATE lookups_lookup")
         log("2/5 GET /api/v1/lookup/<ip>, history on")
         results["api_lookup"] = run_wrk(
             service.url, "/api/v1/lookup/", addresses_file, args.duration, args.connections
         )
+        time.sleep(1.5)  # write-behind: the last rows reach PostgreSQL within HISTORY_FLUSH_INTERVAL
         results["api_lookup"]["rows"] = history_rows(db_dsn, "lookups_lookup")
         log("3/5 POST /api/v1/lookup/batch, 1,000 addresses a request")
         results["batch"] = run_batch(service.url, addresses, args.duration)

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from leaflet import app_settings as leaflet_settings
 
-from lookups import credentials, dashboard
+from lookups import credentials, dashboard, display
 from lookups.models import OUTCOME_OK, ApiKey, ApiKeyUsage, Lookup, TimeZoneSource, UpdateRun
 from lookups.selectors import EstimatedCountPaginator, HistoryQuerySet, distinct_values
 
@@ -81,9 +81,6 @@ class TimeZoneSourceFilter(admin.SimpleListFilter):
         return queryset.filter(time_zone_source="" if value == NO_VALUE else value)
 
 
-# Spreadsheets run cells that start with these as formulas; queries come from anyone.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
 CSV_COLUMNS = [
     "id",
     "created_at",
@@ -115,7 +112,7 @@ def _csv_cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return "'" + value if value.startswith(_FORMULA_STARTS) else value
+        return display.spreadsheet_safe(value)  # queries come from anyone
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 

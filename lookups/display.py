@@ -135,7 +135,7 @@ def batch_rows(
     return rows
 
 
-def _safe_text(value: str | None) -> str:
+def spreadsheet_safe(value: str | None) -> str:
     """Text from a visitor, made inert for spreadsheets (OWASP's CSV injection advice)."""
     if not value:
         return ""
@@ -145,7 +145,7 @@ def _safe_text(value: str | None) -> str:
 def _csv_record(row: BatchRow) -> list[Any]:
     if row.error is not None:
         values = dict.fromkeys(CSV_COLUMNS, "")
-        values.update(error_code=row.error.code, error_message=_safe_text(row.error.message))
+        values.update(error_code=row.error.code, error_message=spreadsheet_safe(row.error.message))
     else:
         body = row.body or {}
         country = body.get("country") or {}
@@ -172,7 +172,7 @@ def _csv_record(row: BatchRow) -> list[Any]:
             "error_code": "",
             "error_message": "",
         }
-    values["query"] = _safe_text(row.query)
+    values["query"] = spreadsheet_safe(row.query)
     return ["" if values.get(column) is None else values[column] for column in CSV_COLUMNS]
 
 

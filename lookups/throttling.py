@@ -1,4 +1,4 @@
-"""Rate limits per client address for anonymous callers."""
+"""Rate limits per client address."""
 
 from django.conf import settings
 from rest_framework.settings import api_settings
@@ -18,7 +18,9 @@ class ClientAddressThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         if request.user and request.user.is_authenticated:
-            return None  # staff and API-key holders are not throttled here
+            # Signed-in staff (pages, history API). The public lookup endpoints take no
+            # credentials at all, so there every caller is limited by address.
+            return None
         return self.cache_format % {"scope": self.scope, "ident": client_address(request) or "unknown"}
 
 

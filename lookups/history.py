@@ -33,6 +33,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -57,6 +58,8 @@ REJECTED_SUFFIX = ".rejected"
 # A claimed file older than this was left by a replayer that died: claim it again.
 STALE_CLAIM_SECONDS = 60
 REPLAY_BATCH = 500
+# The "-<nanoseconds>" parts a spool file's name gains when it is sealed or put back.
+_TIMESTAMPS = re.compile(r"(-\d{16,})+$")
 
 # The errors that mean "PostgreSQL is not there" rather than "this row is wrong".
 UNREACHABLE_ERRORS = (OperationalError, InterfaceError)
@@ -354,6 +357,13 @@ def _replayable_files() -> list[Path]:
     return sorted(paths)
 
 
+def put_back_name(claimed: Path) -> Path:
+    """A claimed file's name when it goes back to the queue: the writer's part and one new
+    timestamp, never a chain that grows with every failed replay (it would outgrow NAME_MAX)."""
+    writer = _TIMESTAMPS.sub("", claimed.name.split(".")[0])
+    return claimed.with_name(f"{writer}-{time.time_ns()}{SPOOL_SUFFIX}")
+
+
 def _claimer_alive(name: str) -> bool:
     """Whether the process whose pid a claimed file's name carries still runs (on this host)."""
     try:
@@ -412,7 +422,7 @@ def replay(*, time_budget: float | None = None) -> ReplayReport:
             stored, bad = _replay_file(claimed)
         except BaseException:
             # Put it back under a fresh name (the writer may have started a new file already).
-            back = claimed.with_name(f"{claimed.name.split('.')[0]}-{time.time_ns()}{SPOOL_SUFFIX}")
+            back = put_back_name(claimed)
             os.rename(claimed, back)
             raise
         claimed.unlink(missing_ok=True)

@@ -234,3 +234,12 @@ def test_uid_is_unique_in_postgresql(city_database):
     Lookup.objects.create(query="a", channel="api", uid=shared)
     with pytest.raises(IntegrityError), transaction.atomic():
         Lookup.objects.create(query="b", channel="api", uid=shared)
+
+
+def test_a_file_put_back_after_failed_replays_keeps_a_short_name(tmp_path):
+    path = tmp_path / "history-my-host-4242.jsonl"
+    for _ in range(200):  # a replay every 0.25 s through a long outage
+        claimed = path.with_name(f"{path.name.split('.')[0]}.{os.getpid()}-{time.time_ns()}.replaying")
+        path = history.put_back_name(claimed)
+    assert path.name.startswith("history-my-host-4242-")
+    assert len(path.name) < 60

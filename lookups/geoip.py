@@ -176,46 +176,35 @@ class GeoIPReader:
         return record, f"{first}/{prefix_length}", info
 
 
-_city_reader: GeoIPReader | None = None
-_city_reader_lock = threading.Lock()
+# The process-wide readers, one per kind, each for the file its settings name.
+_readers: dict[str, GeoIPReader] = {}
+_readers_lock = threading.Lock()
+
+
+def _reader_for(kind: str, file_name: str) -> GeoIPReader:
+    reader = _readers.get(kind)
+    # Compared as the settings' own values: a Path per lookup cost more than the lookup.
+    if reader is not None and reader.configured_as == (settings.GEOIP_PATH, file_name):
+        return reader
+    path = Path(settings.GEOIP_PATH) / file_name
+    with _readers_lock:
+        reader = _readers.get(kind)
+        if reader is None or reader.path != path:
+            reader = _readers[kind] = GeoIPReader(
+                path, check_interval=settings.GEOIP_RELOAD_CHECK_INTERVAL, kind=kind
+            )
+        reader.configured_as = (settings.GEOIP_PATH, file_name)
+    return reader
 
 
 def city_reader() -> GeoIPReader:
     """The process-wide City reader for settings.GEOIP_PATH / settings.GEOIP_CITY."""
-    global _city_reader
-    reader = _city_reader
-    # Compared as the settings' own values: a Path per lookup cost more than the lookup.
-    if reader is not None and reader.configured_as == (settings.GEOIP_PATH, settings.GEOIP_CITY):
-        return reader
-    path = Path(settings.GEOIP_PATH) / settings.GEOIP_CITY
-    if reader is None or reader.path != path:
-        with _city_reader_lock:
-            reader = _city_reader
-            if reader is None or reader.path != path:
-                reader = _city_reader = GeoIPReader(path, check_interval=settings.GEOIP_RELOAD_CHECK_INTERVAL)
-    reader.configured_as = (settings.GEOIP_PATH, settings.GEOIP_CITY)
-    return reader
-
-
-_asn_reader: GeoIPReader | None = None
+    return _reader_for(CITY, settings.GEOIP_CITY)
 
 
 def asn_reader() -> GeoIPReader:
     """The process-wide ASN reader for settings.GEOIP_PATH / settings.GEOIP_ASN (optional file)."""
-    global _asn_reader
-    reader = _asn_reader
-    if reader is not None and reader.configured_as == (settings.GEOIP_PATH, settings.GEOIP_ASN):
-        return reader
-    path = Path(settings.GEOIP_PATH) / settings.GEOIP_ASN
-    if reader is None or reader.path != path:
-        with _city_reader_lock:
-            reader = _asn_reader
-            if reader is None or reader.path != path:
-                reader = _asn_reader = GeoIPReader(
-                    path, check_interval=settings.GEOIP_RELOAD_CHECK_INTERVAL, kind=ASN
-                )
-    reader.configured_as = (settings.GEOIP_PATH, settings.GEOIP_ASN)
-    return reader
+    return _reader_for(ASN, settings.GEOIP_ASN)
 
 
 # What each source's licence asks us to show wherever its data appears.

@@ -268,6 +268,10 @@ REST_FRAMEWORK = {
     "URL_FORMAT_OVERRIDE": "format",
 }
 
+# GET /api/v1/lookup/<IP address> answered in front of Django, with the same response
+# (lookups.fastlane); off sends every request through Django.
+API_FAST_LANE = env_bool("API_FAST_LANE", True)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "easygeoip API",
     "DESCRIPTION": "Self-hosted IP and domain geolocation.",

@@ -6,6 +6,7 @@ from http import HTTPStatus
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError
+from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
@@ -55,6 +56,13 @@ _LANGUAGE_PARAMETER = OpenApiParameter(
     OpenApiTypes.STR,
     description="Language of place names (en, de, fr, ja, ...). Default: Accept-Language, then English.",
 )
+
+
+def localised_response(data: dict) -> Response:
+    """A lookup's answer: its place names follow Accept-Language, so caches must key on it too."""
+    response = Response(data)
+    patch_vary_headers(response, ["Accept-Language"])
+    return response
 
 
 def request_language(request: Request, available: tuple[str, ...]) -> str:
@@ -115,7 +123,7 @@ class LookupView(APIView):
     def get(self, request: Request, query: str) -> Response:
         result = services.lookup(query, channel=Channel.API, requester=client_address(request))
         language = request_language(request, result.database.languages)
-        return Response(result_as_dict(result, language=language))
+        return localised_response(result_as_dict(result, language=language))
 
 
 class OwnAddressLookupView(APIView):
@@ -133,7 +141,7 @@ class OwnAddressLookupView(APIView):
         address = client_address(request) or ""
         result = services.lookup(address, channel=Channel.API, requester=address)
         language = request_language(request, result.database.languages)
-        return Response(result_as_dict(result, language=language))
+        return localised_response(result_as_dict(result, language=language))
 
 
 class BatchLookupView(APIView):

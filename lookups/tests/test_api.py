@@ -110,8 +110,10 @@ def test_lookup_ipv6_and_a_domain(client, city_database):
 def test_place_names_in_the_language_asked_for(client, city_database, lang, accept, country):
     headers = {"Accept-Language": accept} if accept else {}
     url = f"/api/v1/lookup/{LONDON_IP}" + (f"?lang={lang}" if lang else "")
-    body = client.get(url, headers=headers).json()
-    assert body["country"]["name"] == country
+    response = client.get(url, headers=headers)
+    assert response.json()["country"]["name"] == country
+    # A shared cache must not hand one caller's language to another.
+    assert {"Accept", "Accept-Language"} <= {value.strip() for value in response["Vary"].split(",")}
 
 
 def test_names_missing_in_a_language_fall_back_to_english(client, city_database):

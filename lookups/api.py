@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lookups import selectors, services
+from lookups import batch, selectors, services
 from lookups.clients import accepted_languages, choose_language, client_address
 from lookups.errors import BATCH_INVALID_MESSAGE, HISTORY_UNAVAILABLE_MESSAGE, InvalidBatch, LookupFailed
 from lookups.models import Channel
@@ -153,16 +153,12 @@ class BatchLookupView(APIView):
         queries = data.get("queries") if isinstance(data, dict) else None
         if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
             raise InvalidBatch(BATCH_INVALID_MESSAGE)
-        answers = services.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
-        language = None
-        results = []
-        for query, answer in zip(queries, answers, strict=True):
-            if isinstance(answer, LookupFailed):
-                results.append({"query": query, **error_as_dict(answer)})
-                continue
-            if language is None:
-                language = request_language(request, answer.database.languages)
-            results.append(result_as_dict(answer, language=language))
+        results = batch.lookup_batch_bodies(
+            queries,
+            channel=Channel.BATCH,
+            requester=client_address(request),
+            choose_language=lambda available: request_language(request, available),
+        )
         return Response({"results": results})
 
 

@@ -1,0 +1,111 @@
+"""The API's lean batch path (lookups.batch) answers and records exactly what the general one
+(services.lookup_batch, then serializers.result_as_dict) does."""
+
+import json
+
+import pytest
+from rest_framework.renderers import JSONRenderer
+
+from lookups import batch, services
+from lookups.models import Lookup
+from lookups.tests.geoip_data import (
+    AT_SEA_IP,
+    BERLIN_IP,
+    COUNTRY_ONLY_IP,
+    LINKOPING_IP,
+    LONDON_IP,
+    UNKNOWN_PUBLIC_IP,
+    build_asn_database,
+    build_city_database,
+)
+
+pytestmark = pytest.mark.django_db
+
+MIXED = [
+    LONDON_IP,
+    BERLIN_IP,  # IPv6
+    LINKOPING_IP,  # no time zone in the record: tz_world answers
+    AT_SEA_IP,  # no time zone anywhere
+    COUNTRY_ONLY_IP,
+    UNKNOWN_PUBLIC_IP,  # not in the database
+    "10.0.0.1",  # not public
+    "fd00::1",
+    "::ffff:81.2.69.142",  # IPv4-mapped: looked up as the IPv4 address
+    "[2A02:EC80::1]",  # brackets and upper case
+    "fe80::1%eth0",
+    "london.example.com",
+    "dual.example.com",
+    "nope.example.com",
+    "internal.example.com",
+    "unknown.example.com",
+    "bad query",
+    "010.8.8.8",
+    "",
+    "x" * 300,
+    f"  {LONDON_IP} ",  # a repeat, spaces aside: answered as the first
+    "London.Example.COM",  # a repeat, case aside
+    "10.0.0.1",
+    "nul\x00.example.com",
+]
+
+# Columns that differ between any two writes of the same lookup.
+_VOLATILE = {"id", "created_at", "uid"}
+
+
+def history() -> list[dict]:
+    rows = Lookup.objects.order_by("id").values()
+    return [{key: value for key, value in row.items() if key not in _VOLATILE} for row in rows]
+
+
+def both_paths(queries: list[str], language: str = "en") -> tuple[tuple, tuple]:
+    """(bodies as JSON, history rows) of the general path, then of the lean one."""
+    answers = []
+    for lean in (False, True):
+        Lookup.objects.all().delete()
+        if lean:
+            bodies = batch.lookup_batch_bodies(
+                queries, channel="batch", requester="203.0.113.9", choose_language=lambda _: language
+            )
+        else:
+            general = services.lookup_batch(queries, channel="batch", requester="203.0.113.9")
+            bodies = batch.general_bodies(queries, general, lambda _: language)
+        answers.append((JSONRenderer().render({"results": bodies}), history()))
+    return answers[0], answers[1]
+
+
+@pytest.mark.parametrize("language", ["en", "de", "ja"])
+def test_lean_and_general_paths_answer_and_record_the_same(city_database, language):
+    general, lean = both_paths(MIXED, language)
+    assert lean[0] == general[0]
+    assert lean[1] == general[1]
+    results = json.loads(lean[0])["results"]
+    assert [result["query"] for result in results[-4:]] == [
+        LONDON_IP,
+        "london.example.com",
+        "10.0.0.1",
+        MIXED[-1],
+    ]
+    assert results[2]["location"]["time_zone_source"] == "tz_world"
+    assert len(lean[1]) == len(MIXED) - 3  # repeats are recorded once
+
+
+def test_the_same_with_an_asn_database_and_an_ipv4_only_city_database(geoip_dir):
+    build_city_database(geoip_dir / "GeoLite2-City.mmdb", ip_version=4)
+    build_asn_database(geoip_dir / "GeoLite2-ASN.mmdb")
+    general, lean = both_paths(MIXED)
+    assert lean == general
+    assert json.loads(lean[0])["results"][0]["traits"]["autonomous_system_number"] == 20712
+
+
+def test_the_same_without_a_database(geoip_dir):
+    general, lean = both_paths(MIXED)
+    assert lean == general
+    assert json.loads(lean[0])["results"][0]["error"]["code"] == "database_unavailable"
+
+
+def test_the_api_answers_with_the_lean_path(client, city_database):
+    response = client.post(
+        "/api/v1/lookup/batch?lang=de", data=json.dumps({"queries": MIXED}), content_type="application/json"
+    )
+    general, _ = both_paths(MIXED, "de")
+    assert response.content == general[0]

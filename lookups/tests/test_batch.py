@@ -1,12 +1,14 @@
 """The API's lean batch path (lookups.batch) answers and records exactly what the general one
 (services.lookup_batch, then serializers.result_as_dict) does."""
 
+import datetime as dt
 import json
+import math
 
 import pytest
 from rest_framework.renderers import JSONRenderer
 
-from lookups import batch, services
+from lookups import batch, history, services
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
     AT_SEA_IP,
@@ -52,7 +54,7 @@ MIXED = [
 _VOLATILE = {"id", "created_at", "uid"}
 
 
-def history() -> list[dict]:
+def stored_rows() -> list[dict]:
     rows = Lookup.objects.order_by("id").values()
     return [{key: value for key, value in row.items() if key not in _VOLATILE} for row in rows]
 
@@ -69,7 +71,7 @@ def both_paths(queries: list[str], language: str = "en") -> tuple[tuple, tuple]:
         else:
             general = services.lookup_batch(queries, channel="batch", requester="203.0.113.9")
             bodies = batch.general_bodies(queries, general, lambda _: language)
-        answers.append((JSONRenderer().render({"results": bodies}), history()))
+        answers.append((JSONRenderer().render({"results": bodies}), stored_rows()))
     return answers[0], answers[1]
 
 
@@ -109,3 +111,39 @@ def test_the_api_answers_with_the_lean_path(client, city_database):
     )
     general, _ = both_paths(MIXED, "de")
     assert response.content == general[0]
+
+
+def test_history_rows_read_back_as_written(city_database):
+    """insert_rows sends rows as one JSON parameter: every value must arrive as it was."""
+    built = dt.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=dt.UTC)
+    rows = [
+        history.new_row(
+            query='O\'Brien \\ "x" Zürich 東京 \u2028',
+            channel="batch",
+            addresses=[LONDON_IP, BERLIN_IP],
+            ip_address=BERLIN_IP,
+            network="2a02:ec80::/32",
+            city="Zürich",
+            location=(-179.99999999999997, 1e-05),
+            accuracy_radius=5,
+            requester="203.0.113.0",
+            database_build_date=built,
+        ),
+        history.new_row(query="no location", channel="api", outcome="address_not_found"),
+    ]
+    history.record(rows)
+    history.record([history.new_row(query="nan", channel="api", location=(math.nan, 1.0))])  # parameters
+    stored = {row.query: row for row in Lookup.objects.all()}
+    first = stored[rows[0]["query"]]
+    assert (first.addresses, first.ip_address, first.network) == (
+        [LONDON_IP, BERLIN_IP],
+        BERLIN_IP,
+        rows[0]["network"],
+    )
+    assert (first.location.x, first.location.y) == (-179.99999999999997, 1e-05)
+    assert (first.city, first.requester, first.database_build_date) == ("Zürich", "203.0.113.0", built)
+    assert first.created_at == rows[0]["created_at"]
+    assert str(first.uid) == rows[0]["uid"]
+    assert stored["no location"].location is None
+    assert stored["no location"].outcome == "address_not_found"
+    assert math.isnan(stored["nan"].location.x)

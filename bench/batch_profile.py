@@ -1,7 +1,7 @@
 """CPU per address of POST /api/v1/lookup/batch, in this process: the general path (one
-LookupResult per address, services.lookup_batch) against the view as it is, alternating, in the
-same run. History included: write-behind as in production, and each request's spool is flushed
-into PostgreSQL inside the measured time.
+LookupResult per address, services.lookup_batch, DRF's JSON renderer) against the view as it is,
+alternating, in the same run. History included, written the same way by both: write-behind as in
+production, each request's spool flushed into PostgreSQL inside the measured time.
 
     DATABASE_URL=postgis://postgres@127.0.0.1:5432/<db> .venv/bin/python bench/batch_profile.py \
         [--mmdb bench/cache/bench-city-200000-1.mmdb] [--rounds 6] [--profile lean|general]
@@ -54,6 +54,7 @@ from django.test import Client
 from django.urls import include, path
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from lookups import api, history, services
 from lookups.clients import client_address
@@ -63,7 +64,10 @@ from lookups.serializers import error_as_dict, result_as_dict
 
 
 class GeneralBatchView(api.BatchLookupView):
-    """The batch view before the lean path: a LookupResult per address, then its dict."""
+    """The batch view before the lean path: a LookupResult per address, then its dict, rendered
+    by DRF's JSON renderer. (History rows are written as lookups.history writes them now.)"""
+
+    renderer_classes = api_settings.DEFAULT_RENDERER_CLASSES
 
     def post(self, request: Request) -> Response:
         data = request.data

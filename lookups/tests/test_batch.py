@@ -6,9 +6,10 @@ import json
 import math
 
 import pytest
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.renderers import JSONRenderer
 
-from lookups import batch, history, services
+from lookups import batch, history, renderers, services
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
     AT_SEA_IP,
@@ -48,6 +49,7 @@ MIXED = [
     "London.Example.COM",  # a repeat, case aside
     "10.0.0.1",
     "nul\x00.example.com",
+    "line\u2028separator",
 ]
 
 # Columns that differ between any two writes of the same lookup.
@@ -81,12 +83,8 @@ def test_lean_and_general_paths_answer_and_record_the_same(city_database, langua
     assert lean[0] == general[0]
     assert lean[1] == general[1]
     results = json.loads(lean[0])["results"]
-    assert [result["query"] for result in results[-4:]] == [
-        LONDON_IP,
-        "london.example.com",
-        "10.0.0.1",
-        MIXED[-1],
-    ]
+    # Repeats answer as the first: its query, spaces trimmed (an error echoes the query as sent).
+    assert [result["query"] for result in results[-5:-2]] == [LONDON_IP, "london.example.com", "10.0.0.1"]
     assert results[2]["location"]["time_zone_source"] == "tz_world"
     assert len(lean[1]) == len(MIXED) - 3  # repeats are recorded once
 
@@ -147,3 +145,19 @@ def test_history_rows_read_back_as_written(city_database):
     assert stored["no location"].location is None
     assert stored["no location"].outcome == "address_not_found"
     assert math.isnan(stored["nan"].location.x)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"results": [{"latitude": 51.5142, "longitude": -0.0931, "radius": 5, "ok": True, "none": None}]},
+        {"small": [1e-05, 4.9e-05, 1e-07, 0.0001, 0.0], "large": [1e15, 1e16, 1.23e22, 2**63, 2**70]},
+        {"text": "".join(chr(code) for code in range(0x300)) + "\u2028\u2029\ufeff\U0001f600 東京"},
+        {"when": dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC), "tuple": (1, 2), 3: "int key"},
+        {"detail": ErrorDetail("a str subclass", code="x"), "query": "1e100.net"},
+    ],
+)
+@pytest.mark.parametrize("media_type", ["application/json", "application/json; indent=4"])
+def test_the_json_renderer_writes_what_drf_writes(data, media_type):
+    expected = JSONRenderer().render(data, media_type)
+    assert renderers.JSONRenderer().render(data, media_type) == expected

@@ -65,10 +65,11 @@ class XMLRenderer(xml_renderers.XMLRenderer):
         return super().render(_xml_safe(data), accepted_media_type, renderer_context)
 
 
-# Where orjson's numbers read differently from json's (1e-05 is 0.00001 or 1e-7 for it), or might:
-# such an answer is written by json. Text that merely looks like this (a query "1e100.net") costs
-# only the faster path.
-_NUMBER_WRITTEN_OTHERWISE = re.compile(rb"[0-9][eE][-+]?[0-9]|0\.0000")
+# The only numbers orjson spells differently from json: 1e-5 <= |x| < 1e-4 (0.00001 for 1e-05)
+# and one-digit negative exponents (1e-7 for 1e-07). An answer holding such text is written by
+# json; text that merely looks alike costs only the faster path. (Not "[0-9]e[0-9]": IPv6
+# addresses are full of it.)
+_NUMBER_WRITTEN_OTHERWISE = re.compile(rb"0\.0000|e-[0-9](?![0-9])")
 _PASSTHROUGH = (
     orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 )

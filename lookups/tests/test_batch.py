@@ -155,6 +155,7 @@ def test_history_rows_read_back_as_written(city_database):
         {"text": "".join(chr(code) for code in range(0x300)) + "\u2028\u2029\ufeff\U0001f600 東京"},
         {"when": dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC), "tuple": (1, 2), 3: "int key"},
         {"detail": ErrorDetail("a str subclass", code="x"), "query": "1e100.net"},
+        {"ip_address": "2a02:ec80::1e5", "query": "0.0000 e-7", "latitude": -1.0e-5},
     ],
 )
 @pytest.mark.parametrize("media_type", ["application/json", "application/json; indent=4"])

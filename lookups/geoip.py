@@ -157,6 +157,15 @@ class GeoIPReader:
             raise self._fresh_error() or DatabaseUnavailable(DATABASE_MISSING_MESSAGE)
         return self._info
 
+    def open_database(self) -> tuple[maxminddb.Reader, DatabaseInfo]:
+        """The open maxminddb reader and its metadata, for a caller that looks up many addresses
+        at once (a batch): one freshness check for all of them. Raises DatabaseUnavailable."""
+        self._refresh()
+        reader, info = self._reader, self._info
+        if reader is None or info is None:
+            raise self._fresh_error() or DatabaseUnavailable(DATABASE_MISSING_MESSAGE)
+        return reader, info
+
     def get(
         self, address: ipaddress.IPv4Address | ipaddress.IPv6Address
     ) -> tuple[dict[str, Any] | None, str | None, DatabaseInfo]:

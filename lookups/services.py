@@ -335,7 +335,7 @@ def lookup_batch(
     except LookupFailed:
         pass  # every entry fails on the database before asking DNS anything
     else:
-        resolver = _resolve_batch_names(queries, resolver=resolver)
+        resolver = resolve_batch_names(queries, resolver=resolver)
     answers: dict[str, LookupResult | LookupFailed] = {}
     rows = []
     for query in queries:
@@ -353,7 +353,7 @@ def lookup_batch(
     return [answers[q.strip().lower() if isinstance(q, str) else repr(q)] for q in queries]
 
 
-def _resolve_batch_names(queries: list[str], *, resolver: Resolver | None) -> PrefetchedResolver:
+def resolve_batch_names(queries: list[str], *, resolver: Resolver | None) -> PrefetchedResolver:
     """Resolve a batch's names up front: concurrently, within LOOKUP_BATCH_DNS_DEADLINE, and at
     most LOOKUP_BATCH_MAX_NAMES of them (the others answer TooManyNames without a DNS query)."""
     names = []

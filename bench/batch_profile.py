@@ -1,0 +1,162 @@
+"""CPU per address of POST /api/v1/lookup/batch, in this process: the general path (one
+LookupResult per address, services.lookup_batch, DRF's JSON renderer) against the view as it is,
+alternating, in the same run. History included, written the same way by both: write-behind as in
+production, each request's spool flushed into PostgreSQL inside the measured time.
+
+    DATABASE_URL=postgis://postgres@127.0.0.1:5432/<db> .venv/bin/python bench/batch_profile.py \
+        [--mmdb bench/cache/bench-city-200000-1.mmdb] [--rounds 6] [--profile lean|general]
+
+The database must be migrated; a tz_world table is created when it has none (one polygon over
+the whole globe: answers stay cached per coordinates, as in production).
+"""
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+sys.path.insert(0, str(BENCH_DIR.parent))
+
+import realistic_db
+
+if "DATABASE_URL" not in os.environ:
+    sys.exit("Set DATABASE_URL to a migrated database of your own: this writes history rows into it.")
+WORK = Path(tempfile.mkdtemp(prefix="easygeoip-batch-profile-"))
+os.environ.update(
+    {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
+        "GEOIP_PATH": str(WORK / "geoip"),
+        "GEOIP_CITY": "GeoLite2-City.mmdb",
+        "API_THROTTLE_RATE": "",
+        "LOG_LEVEL": "WARNING",
+        "HISTORY_SPOOL_DIR": str(WORK / "spool"),
+        # Write-behind as in production, but flushed by hand inside the measured time.
+        "HISTORY_FLUSH_INTERVAL": "3600",
+    }
+)
+
+import django
+
+django.setup()
+
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+from django.urls import include, path
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from lookups import api, history, services
+from lookups.clients import client_address
+from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, LookupFailed
+from lookups.models import Channel
+from lookups.serializers import error_as_dict, result_as_dict
+
+
+class GeneralBatchView(api.BatchLookupView):
+    """The batch view before the lean path: a LookupResult per address, then its dict, rendered
+    by DRF's JSON renderer. (History rows are written as lookups.history writes them now.)"""
+
+    renderer_classes = api_settings.DEFAULT_RENDERER_CLASSES
+
+    def post(self, request: Request) -> Response:
+        data = request.data
+        queries = data.get("queries") if isinstance(data, dict) else None
+        if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
+            raise InvalidBatch(BATCH_INVALID_MESSAGE)
+        answers = services.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
+        language = None
+        results = []
+        for query, answer in zip(queries, answers, strict=True):
+            if isinstance(answer, LookupFailed):
+                results.append({"query": query, **error_as_dict(answer)})
+                continue
+            if language is None:
+                language = api.request_language(request, answer.database.languages)
+            results.append(result_as_dict(answer, language=language))
+        return Response({"results": results})
+
+
+urlpatterns = [
+    path("general/batch", GeneralBatchView.as_view()),
+    path("", include("config.urls")),
+]
+
+PATHS = {"general": "/general/batch", "lean": "/api/v1/lookup/batch"}
+
+
+def ensure_tz_world() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('tz_world')")
+        if cursor.fetchone()[0] is None:
+            cursor.execute((BENCH_DIR.parent / "timezones" / "sql" / "tz_world.sql").read_text())
+            cursor.execute(
+                "INSERT INTO tz_world (tzid, geom) VALUES ('Etc/UTC', "
+                "ST_GeomFromText('MULTIPOLYGON(((-180 -90,180 -90,180 90,-180 90,-180 -90)))', 4326))"
+            )
+
+
+def post(client: Client, kind: str, body: bytes) -> bytes:
+    response = client.post(PATHS[kind], data=body, content_type="application/json")
+    assert response.status_code == 200, response.content[:300]
+    history.flush()
+    return response.content
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mmdb", type=Path)
+    parser.add_argument("--networks", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--batches", type=int, default=5, help="1,000-address requests per round and path")
+    parser.add_argument("--profile", choices=sorted(PATHS), help="cProfile one path instead")
+    args = parser.parse_args()
+
+    mmdb = args.mmdb.resolve() if args.mmdb else realistic_db.build(args.networks)
+    (WORK / "geoip").mkdir()
+    (WORK / "geoip" / "GeoLite2-City.mmdb").symlink_to(mmdb)
+    settings.ROOT_URLCONF = __name__
+    ensure_tz_world()
+    addresses = realistic_db.sample_addresses(mmdb, 1000 * args.batches)
+    bodies = [
+        json.dumps({"queries": addresses[i : i + 1000]}).encode() for i in range(0, len(addresses), 1000)
+    ]
+    client = Client(HTTP_HOST="localhost", REMOTE_ADDR="203.0.113.9")
+
+    for body in bodies:  # warm every cache (parsing, tz_world) for both paths
+        assert post(client, "general", body) == post(client, "lean", body), "the paths answer differently"
+
+    if args.profile:
+        profiler = cProfile.Profile(time.process_time)
+        profiler.enable()
+        for body in bodies:
+            post(client, args.profile, body)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        return
+
+    spent = {kind: 0.0 for kind in PATHS}
+    for _ in range(args.rounds):
+        for kind in PATHS:
+            started = time.process_time()
+            for body in bodies:
+                post(client, kind, body)
+            spent[kind] += time.process_time() - started
+    count = args.rounds * len(bodies) * 1000
+    for kind in PATHS:
+        print(f"{kind:8s} {spent[kind] / count * 1e6:7.1f} µs CPU per address")
+    print(f"lean / general: {spent['lean'] / spent['general']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

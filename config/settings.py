@@ -350,9 +350,13 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["lookups.parsers.JSONParser"]
 # ...its format negotiation, which answered `?format=` (empty) and repeated formats as valid...
 REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] = "lookups.negotiation.StrictFormatNegotiation"
 # ...and its XML renderer, which refused queries holding control characters with a 500.
+# ...and its JSON renderer, with the same bytes written by orjson (a twentieth of the CPU).
+_OUR_RENDERERS = {
+    "rest_framework_xml.renderers.XMLRenderer": "lookups.renderers.XMLRenderer",
+    "rest_framework.renderers.JSONRenderer": "lookups.renderers.JSONRenderer",
+}
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = [
-    "lookups.renderers.XMLRenderer" if renderer == "rest_framework_xml.renderers.XMLRenderer" else renderer
-    for renderer in REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"]
+    _OUR_RENDERERS.get(renderer, renderer) for renderer in REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"]
 ]
 
 # Admin login: after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username from one client

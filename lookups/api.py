@@ -10,16 +10,14 @@ from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
-from rest_framework import renderers as drf_renderers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from lookups import batch, renderers, selectors, services
+from lookups import batch, selectors, services
 from lookups.clients import accepted_languages, choose_language, client_address
 from lookups.errors import BATCH_INVALID_MESSAGE, HISTORY_UNAVAILABLE_MESSAGE, InvalidBatch, LookupFailed
 from lookups.models import Channel
@@ -151,11 +149,6 @@ class BatchLookupView(APIView):
 
     # Public: nobody signs in to look up an address (and the rate limit is per address).
     authentication_classes = ()
-    # The same formats; JSON written by orjson when that gives the same bytes (1,000 results).
-    renderer_classes = [
-        renderers.JSONRenderer if renderer is drf_renderers.JSONRenderer else renderer
-        for renderer in api_settings.DEFAULT_RENDERER_CLASSES
-    ]
 
     @extend_schema(
         operation_id="lookup_batch",

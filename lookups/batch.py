@@ -88,9 +88,9 @@ def lookup_batch_bodies(
         firsts.setdefault(query.strip().lower(), query)
     resolver = services.resolve_batch_names(name_queries, resolver=None)
 
-    lean = _LeanLookup(database, info, choose_language(info.languages))
+    lean = LeanLookup(database, info, choose_language(info.languages))
     requester_kept = services.anonymise_address(requester)
-    answers: dict[str, _Found | services.LookupResult | LookupFailed] = {}
+    answers: dict[str, Found | services.LookupResult | LookupFailed] = {}
     rows = []
     for key, query in firsts.items():
         try:
@@ -117,7 +117,7 @@ def lookup_batch_bodies(
     bodies = []
     for query in queries:
         answer = answers[query.strip().lower()]
-        if isinstance(answer, _Found):
+        if isinstance(answer, Found):
             bodies.append(lean.body(answer))
         elif isinstance(answer, LookupFailed):
             bodies.append({"query": query, **error_as_dict(answer)})
@@ -126,7 +126,7 @@ def lookup_batch_bodies(
     return bodies
 
 
-class _Found:
+class Found:
     """What an address's body and history row are made of (cheaper than a LookupResult)."""
 
     __slots__ = ("asn", "ip_address", "network", "query", "record", "source", "time_zone")
@@ -141,7 +141,7 @@ class _Found:
         self.asn = asn
 
 
-class _LeanLookup:
+class LeanLookup:
     """Addresses looked up in one open database (and the optional ASN one), for one batch."""
 
     def __init__(self, database: maxminddb.Reader, info: DatabaseInfo, language: str):
@@ -153,7 +153,7 @@ class _LeanLookup:
         asn = asn_reader()
         self.asn_database, self.asn_info = asn.open_database() if asn.is_available() else (None, None)
 
-    def find(self, query: str, address: IPAddress) -> _Found:
+    def find(self, query: str, address: IPAddress) -> Found:
         """As services.geolocate for an address. Raises AddressNotPublic or AddressNotFound."""
         if not services.is_public(address):
             raise AddressNotPublic(ADDRESS_NOT_PUBLIC_MESSAGE.format(subject=str(address)))
@@ -182,7 +182,7 @@ class _LeanLookup:
                 if time_zone:
                     source = _TZ_WORLD
         asn = self._asn(address)
-        return _Found(query.strip(), ip_address, network, record, time_zone or None, source, asn)
+        return Found(query.strip(), ip_address, network, record, time_zone or None, source, asn)
 
     def _asn(self, address: IPAddress) -> tuple[int | None, str | None]:
         if self.asn_database is None or (address.version == 6 and self.asn_info.ip_version == 4):
@@ -192,7 +192,7 @@ class _LeanLookup:
             return None, None
         return record.get("autonomous_system_number"), record.get("autonomous_system_organization")
 
-    def body(self, found: _Found) -> dict[str, Any]:
+    def body(self, found: Found) -> dict[str, Any]:
         """serializers.result_as_dict for the address (new objects each time: YAML would mark
         shared ones as aliases)."""
         record, language = found.record, self.language
@@ -231,7 +231,7 @@ class _LeanLookup:
         }
 
     def history_row(
-        self, found: _Found, query: str, *, channel: str, requester: str | None
+        self, found: Found, query: str, *, channel: str, requester: str | None
     ) -> history.HistoryRow:
         """services.history_row for the address; `requester` already anonymised."""
         record = found.record

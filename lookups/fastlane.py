@@ -26,10 +26,12 @@ from django.http.request import split_domain_port, validate_host
 from django.test.signals import setting_changed
 
 from lookups import history, services
+from lookups.batch import LeanLookup
 from lookups.clients import accepted_languages, choose_language, client_address
 from lookups.errors import LookupFailed
+from lookups.geoip import city_reader
 from lookups.models import Channel
-from lookups.serializers import result_as_dict
+from lookups.resolver import parse_query
 
 logger = logging.getLogger(__name__)
 
@@ -139,23 +141,29 @@ class FastLane:
         """The JSON body of a successful lookup, recorded in the history; None: let Django answer."""
         try:
             try:
-                result = services.geolocate(query)
+                parsed = parse_query(query)
+                database, info = city_reader().open_database()
+            except LookupFailed:
+                return None
+            if parsed.address is None:
+                return None  # a name made of hex digits and dots ("dead.beef"): DNS, Django's
+            explicit = environ.get("QUERY_STRING", "")[len("lang=") :]
+            requested = (
+                [explicit] if explicit else accepted_languages(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
+            )
+            # The batch's lean lookup: record to body and history row, without a LookupResult.
+            lean = LeanLookup(database, info, choose_language(requested, info.languages))
+            try:
+                found = lean.find(query, parsed.address)
             except LookupFailed:
                 return None
             request = _Request(environ)
             if not all(throttle().allow_request(request, None) for throttle in self._throttle_classes()):
                 return None
-            explicit = environ.get("QUERY_STRING", "")[len("lang=") :]
-            requested = (
-                [explicit] if explicit else accepted_languages(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
-            )
-            language = choose_language(requested, result.database.languages)
-            body = self._render(result_as_dict(result, language=language))
-            requester = client_address(request)
+            body = self._render(lean.body(found))
+            requester = services.anonymise_address(client_address(request))
             try:
-                history.record(
-                    [services.history_row(query, result, channel=Channel.API, requester=requester)]
-                )
+                history.record([lean.history_row(found, query, channel=Channel.API, requester=requester)])
             except LookupFailed:
                 return None  # history unavailable: Django answers with the error
             return body

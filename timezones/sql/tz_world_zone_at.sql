@@ -22,12 +22,14 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     point geometry := ST_SetSRID(ST_MakePoint(longitude, latitude), 4326);
-    cos_latitude float8 := cos(radians(latitude));
-    -- The bounding box the nearest zone must touch; a degree of longitude shrinks towards the
-    -- poles, and past ±89.8° any longitude is near.
+    -- The bounding box the nearest zone must touch: dy degrees of latitude (the shortest
+    -- degree, at the equator, so never too few), and the degrees of longitude that a circle of
+    -- that radius spans at this latitude; all of them when it reaches a pole, since the nearest
+    -- zone may then lie across it.
     dy float8 := nearest_metres / 110574.0;
-    dx float8 := CASE WHEN cos_latitude > 1e-3
-                      THEN least(180.0, nearest_metres / (111320.0 * cos_latitude)) ELSE 180.0 END;
+    spread float8 := sin(radians(dy)) / cos(radians(latitude));
+    dx float8 := CASE WHEN abs(latitude) + dy < 90.0 AND spread < 1.0
+                      THEN degrees(asin(spread)) ELSE 180.0 END;
     zone text;
 BEGIN
     IF subdivided THEN

@@ -56,6 +56,20 @@ def test_the_nearest_zone_reaches_exactly_the_documented_distance(test_zones):
     assert timezone_at(longitude=outside, latitude=45.0) is None
 
 
+@pytest.mark.parametrize("lookup_copy", [True, False])
+def test_near_a_pole_the_nearest_zone_is_found_whatever_the_longitude(tmp_path, lookup_copy):
+    """Within reach of a pole, the nearest zone may lie across it, at any longitude."""
+    pole = {"type": "Polygon", "coordinates": [box(0, 89.9, 10, 90)]}
+    load_file(write_geojson(tmp_path / "pole.geojson", [("Test/Pole", pole)]))
+    if not lookup_copy:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE tz_world_subdivided")
+    assert timezone_at(longitude=100.0, latitude=89.95) == "Test/Pole"  # 5.6 km, through the pole
+    assert timezone_at(longitude=100.0, latitude=89.85) == "Test/Pole"  # 16.8 km
+    assert timezone_at(longitude=-170.0, latitude=89.85) == "Test/Pole"
+    assert timezone_at(longitude=100.0, latitude=89.75) is None  # 27.9 km
+
+
 def test_the_lookup_copy_is_used_when_it_matches_tz_world(tmp_path):
     load_file(write_geojson(tmp_path / "zones.geojson"))
     with connection.cursor() as cursor:  # an UPDATE keeps the table's identity: still a match

@@ -2,7 +2,8 @@
 
 `tz_world` is the table a database prepared with `shp2pgsql -I -s 4326` has; `tz_world_subdivided`
 is our lookup copy of it, cut into small pieces. Both schemas are SQL files beside this module,
-run by the loader and by the tests.
+run by the loader and by the tests. So is the lookup function tz_world_zone_at, which a
+migration creates.
 """
 
 from pathlib import Path
@@ -10,12 +11,14 @@ from pathlib import Path
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 TZ_WORLD_SQL = SQL_DIR / "tz_world.sql"
 TZ_WORLD_SUBDIVIDED_SQL = SQL_DIR / "tz_world_subdivided.sql"
+TZ_WORLD_ZONE_AT_SQL = SQL_DIR / "tz_world_zone_at.sql"
 
 TZ_WORLD = "tz_world"
 TZ_WORLD_SUBDIVIDED = "tz_world_subdivided"
 
 # ST_Subdivide's limit: measured on the real data, 256-vertex pieces answer a point in 0.27 ms
-# where the whole polygons take 0.93 ms (FIELD-NOTES).
+# where the whole polygons take 0.93 ms (FIELD-NOTES). Finer pieces (128, 64, 32 vertices: 2, 4
+# and 8 times the rows) answered no faster, and cutting them takes longer.
 MAX_VERTICES = 256
 
 # Zone names the lookups never answer: efele's tz_world marks uninhabited land with this tzid.

@@ -16,9 +16,14 @@ land-only data, a point no polygon reaches has no zone we could vouch for.
 
 Speed: the lookups read tz_world_subdivided (the loader's copy of tz_world cut into pieces of at
 most 256 vertices) when it exists and was cut from the current tz_world, else tz_world itself.
-Answers are kept in a bounded in-process cache keyed on the coordinates (GeoIP databases repeat
-the same city coordinates for many networks). The cache is emptied when either table is replaced,
-which each process notices within TZ_WORLD_RELOAD_CHECK_INTERVAL seconds.
+Steps 1 to 3 run in PostgreSQL as one function, tz_world_zone_at (timezones/sql/): one round
+trip per lookup, with query plans PostgreSQL keeps per connection instead of planning each point
+(planning cost more than the lookup itself). The plans follow the tables when they are replaced,
+and a new connection plans afresh, so nothing here tracks connections. Answers are kept in a
+bounded in-process cache keyed on the coordinates (GeoIP databases repeat the same city
+coordinates for many networks). The cache is emptied when either table is replaced, which each
+process notices within TZ_WORLD_RELOAD_CHECK_INTERVAL seconds (that check is the only other
+query, once per interval).
 """
 
 import logging
@@ -40,8 +45,6 @@ logger = logging.getLogger(__name__)
 # The territorial sea: timezone-boundary-builder's land zones reach this far out, so land-only
 # outlines answer coastal points as the default data does.
 NEAREST_ZONE_METRES = 22_224
-_METRES_PER_DEGREE_OF_LATITUDE = 110_574.0
-_METRES_PER_DEGREE_OF_LONGITUDE_AT_EQUATOR = 111_320.0
 
 # The tables' identities: a filenode changes when its table is dropped and created again or
 # truncated, so a change here means the polygons were replaced.
@@ -49,22 +52,8 @@ _STATE_SQL = """
     SELECT pg_relation_filenode(w.oid), pg_relation_filenode(s.oid), obj_description(s.oid, 'pg_class')
     FROM (SELECT to_regclass(%s) AS oid) AS w, (SELECT to_regclass(%s) AS oid) AS s
 """
-_CONTAINING = """
-    SELECT tzid FROM {table}
-    WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%(longitude)s, %(latitude)s), 4326))
-      AND tzid <> %(uninhabited)s
-    ORDER BY gid LIMIT 1
-"""
-# The bounding-box test uses the GiST index; the distance itself is measured on the sphere.
-_NEAREST = """
-    WITH point AS (SELECT ST_SetSRID(ST_MakePoint(%(longitude)s, %(latitude)s), 4326) AS geom)
-    SELECT tzid FROM {table}, point
-    WHERE {table}.geom && ST_Expand(point.geom, %(dx)s, %(dy)s) AND tzid <> %(uninhabited)s
-      AND ST_DWithin({table}.geom::geography, point.geom::geography, %(metres)s)
-    ORDER BY ST_Distance({table}.geom::geography, point.geom::geography), gid LIMIT 1
-"""
-_CONTAINING_SQL = {table: _CONTAINING.format(table=table) for table in (TZ_WORLD, TZ_WORLD_SUBDIVIDED)}
-_NEAREST_SQL = {table: _NEAREST.format(table=table) for table in (TZ_WORLD, TZ_WORLD_SUBDIVIDED)}
+# Steps 1 to 3 in one round trip, with plans kept per connection (timezones/sql/tz_world_zone_at.sql).
+_ZONE_AT_SQL = "SELECT tz_world_zone_at(%s, %s, %s, %s, %s)"
 
 _MISSING = object()
 
@@ -153,25 +142,11 @@ def _read_state(cursor) -> _TableState:
 
 
 def _zone_at(cursor, table: str, longitude: float, latitude: float) -> str | None:
-    params = {"longitude": longitude, "latitude": latitude, "uninhabited": UNINHABITED}
-    cursor.execute(_CONTAINING_SQL[table], params)
-    row = cursor.fetchone()
-    if row is None:
-        # A degree of longitude shrinks towards the poles; past ±89.8° any longitude is near.
-        cos_latitude = math.cos(math.radians(latitude))
-        params |= {
-            "metres": NEAREST_ZONE_METRES,
-            "dy": NEAREST_ZONE_METRES / _METRES_PER_DEGREE_OF_LATITUDE,
-            "dx": min(
-                180.0, NEAREST_ZONE_METRES / (_METRES_PER_DEGREE_OF_LONGITUDE_AT_EQUATOR * cos_latitude)
-            )
-            if cos_latitude > 1e-3
-            else 180.0,
-        }
-        cursor.execute(_NEAREST_SQL[table], params)
-        row = cursor.fetchone()
+    subdivided = table == TZ_WORLD_SUBDIVIDED
+    cursor.execute(_ZONE_AT_SQL, [longitude, latitude, subdivided, NEAREST_ZONE_METRES, UNINHABITED])
+    (zone,) = cursor.fetchone()
     # One string per zone, however many coordinates map to it.
-    return sys.intern(row[0]) if row else None
+    return sys.intern(zone) if zone is not None else None
 
 
 def timezone_at(*, longitude: float, latitude: float) -> str | None:

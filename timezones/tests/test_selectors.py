@@ -1,7 +1,7 @@
 import logging
 
 import pytest
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from conftest import TEST_POLYGONS, create_tz_world
@@ -56,13 +56,25 @@ def test_the_nearest_zone_reaches_exactly_the_documented_distance(test_zones):
     assert timezone_at(longitude=outside, latitude=45.0) is None
 
 
+@pytest.mark.parametrize("lookup_copy", [True, False])
+def test_near_a_pole_the_nearest_zone_is_found_whatever_the_longitude(tmp_path, lookup_copy):
+    """Within reach of a pole, the nearest zone may lie across it, at any longitude."""
+    pole = {"type": "Polygon", "coordinates": [box(0, 89.9, 10, 90)]}
+    load_file(write_geojson(tmp_path / "pole.geojson", [("Test/Pole", pole)]))
+    if not lookup_copy:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE tz_world_subdivided")
+    assert timezone_at(longitude=100.0, latitude=89.95) == "Test/Pole"  # 5.6 km, through the pole
+    assert timezone_at(longitude=100.0, latitude=89.85) == "Test/Pole"  # 16.8 km
+    assert timezone_at(longitude=-170.0, latitude=89.85) == "Test/Pole"
+    assert timezone_at(longitude=100.0, latitude=89.75) is None  # 27.9 km
+
+
 def test_the_lookup_copy_is_used_when_it_matches_tz_world(tmp_path):
     load_file(write_geojson(tmp_path / "zones.geojson"))
-    with CaptureQueriesContext(connection) as queries:
-        assert timezone_at(longitude=11.0, latitude=45.0) == "Test/Alpha"
-    lookups = [query["sql"] for query in queries.captured_queries if "ST_Intersects" in query["sql"]]
-    assert len(lookups) == 1
-    assert "FROM tz_world_subdivided" in lookups[0]
+    with connection.cursor() as cursor:  # an UPDATE keeps the table's identity: still a match
+        cursor.execute("UPDATE tz_world_subdivided SET tzid = 'Test/FromTheCopy' WHERE tzid = 'Test/Alpha'")
+    assert timezone_at(longitude=11.0, latitude=45.0) == "Test/FromTheCopy"
 
 
 def test_a_lookup_copy_of_an_older_tz_world_is_not_used(tmp_path, caplog):
@@ -102,6 +114,32 @@ def test_outside_a_transaction_a_lookup_is_two_plain_selects():
         assert timezone_at(longitude=18.0, latitude=60.0) == "Europe/Stockholm"
     statements = [query["sql"].split()[0].upper() for query in queries.captured_queries]
     assert statements == ["SELECT", "SELECT"]  # the tables' state, the lookup; no BEGIN, no SAVEPOINT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_answers_as_the_old_one_did(caplog):
+    """PostgreSQL keeps the lookup's plans per connection: a fresh connection plans again."""
+    assert timezone_at(longitude=18.0, latitude=60.0) == "Europe/Stockholm"
+    connection.close()
+    selectors.clear_cache()
+    with caplog.at_level(logging.WARNING, logger="timezones.selectors"):
+        assert timezone_at(longitude=18.0, latitude=60.0) == "Europe/Stockholm"
+        assert timezone_at(longitude=-1.0, latitude=52.0) == "Europe/London"
+    assert "tz_world lookup failed" not in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_kept_plans_follow_tables_replaced_by_another_connection(settings, restore_tz_world):
+    settings.TZ_WORLD_RELOAD_CHECK_INTERVAL = 0
+    assert timezone_at(longitude=18.0, latitude=60.0) == "Europe/Stockholm"  # planned on tz_world
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with other.cursor() as cursor:  # autocommit: replaced for everyone at once
+            cursor.execute("DROP TABLE tz_world")
+            create_tz_world(cursor, [("Europe/Helsinki", "MULTIPOLYGON(((10 50,30 50,30 70,10 70,10 50)))")])
+    finally:
+        other.close()
+    assert timezone_at(longitude=18.0, latitude=60.0) == "Europe/Helsinki"
 
 
 # --- The cache ----------------------------------------------------------------------------------

@@ -336,6 +336,7 @@ def main() -> None:
         results["tz_naive"] = tz["naive ST_Contains on tz_world"]
         results["tz_cache_off"] = tz["timezone_at, cache off (subdivided table)"]
         results["tz_cache_cold"] = tz["timezone_at, cache starting empty"]
+        results["tz_first_lookup"] = tz["timezone_at, each point's first lookup (asks PostgreSQL)"]
 
     base_rate = results["baseline"]["rate"]
     print()
@@ -354,6 +355,7 @@ def main() -> None:
         "tz_naive": "tz: naive ST_Contains",
         "tz_cache_off": "tz: timezone_at, no cache",
         "tz_cache_cold": "tz: timezone_at, cold cache",
+        "tz_first_lookup": "tz: first lookup of a point",
     }
     for key, label in labels.items():
         if key not in results:

@@ -30,6 +30,7 @@ acknowledgement was lost) is stored once.
 import atexit
 import datetime as dt
 import fcntl
+import itertools
 import json
 import logging
 import math
@@ -132,7 +133,19 @@ def record(rows: Sequence[HistoryRow]) -> None:
 def _give_uids(rows: Iterable[HistoryRow]) -> None:
     for row in rows:
         if row.get("uid") is None:
-            row["uid"] = str(uuid.uuid4())
+            row["uid"] = new_uid()
+
+
+# The bits uuid.UUID(version=4) clears and sets: the variant (RFC 4122) and the version.
+_UUID4_CLEAR = ~(0xC000 << 48 | 0xF000 << 64)
+_UUID4_SET = 0x8000 << 48 | 0x4000 << 64
+
+
+def new_uid() -> str:
+    """str(uuid.uuid4()) in half the time (a batch gives 1,000 rows their uids)."""
+    value = int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR | _UUID4_SET
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 # --- Rows and the INSERT -----------------------------------------------------------------------
@@ -154,9 +167,11 @@ _ON_CONFLICT = " ON CONFLICT (uid) DO NOTHING"
 
 
 def new_row(**values: Any) -> HistoryRow:
-    """A history row with every column, the model's defaults where `values` has none."""
+    """A history row with every column, the model's defaults where `values` has none (and
+    created_at now, unless given)."""
     row: HistoryRow = dict(_DEFAULTS)
-    row["created_at"] = timezone.now()
+    if "created_at" not in values:
+        row["created_at"] = timezone.now()
     row.update(values)
     return row
 
@@ -480,11 +495,27 @@ def replay(*, time_budget: float | None = None) -> ReplayReport:
     return ReplayReport(files=files, rows=rows, rejected=rejected)
 
 
-def _loads(line: bytes) -> Any:
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return json.loads(line)  # NaN, which json.dumps writes and orjson does not read
+def _sendable_as_spooled(data: Any, line: bytes) -> bool:
+    """Whether a spooled line (that orjson read) can go to PostgreSQL as it is, meaning what
+    insert_rows would send for its row: every column there, the time as text, the location two
+    finite numbers or none, no NUL (jsonb refuses it). Lines this version spools are; parsing
+    them into rows and writing them out again cost more than the INSERT itself."""
+    if type(data) is not dict or data.keys() != _DEFAULTS.keys() or type(data["created_at"]) is not str:
+        return False
+    location = data["location"]
+    if location is not None and not (
+        type(location) is list
+        and len(location) == 2
+        and all(type(value) is float and math.isfinite(value) for value in location)
+    ):
+        return False
+    return b"\\u0000" not in line
+
+
+def _insert_spooled_lines(lines: list[bytes]) -> None:
+    """_JSON_INSERT of lines that _sendable_as_spooled accepted."""
+    with connection.cursor() as cursor:
+        cursor.execute(_JSON_INSERT, [(b"[" + b",".join(lines) + b"]").decode()])
 
 
 def _replay_file(path: Path) -> tuple[int, int]:
@@ -492,12 +523,20 @@ def _replay_file(path: Path) -> tuple[int, int]:
         # Wait for a writer that opened the file before we renamed it to finish its append.
         fcntl.flock(spool_file.fileno(), fcntl.LOCK_EX)
         lines = spool_file.read().split(b"\n")
-    pending, bad_lines = [], []
+    # (the line when it goes to PostgreSQL as it is, else None; the row)
+    pending: list[tuple[bytes | None, HistoryRow]] = []
+    bad_lines = []
     for line in lines:
         if not line.strip():
             continue
         try:
-            pending.append(row_from_data(_loads(line)))
+            try:
+                data = orjson.loads(line)
+                sendable = _sendable_as_spooled(data, line)
+            except orjson.JSONDecodeError:
+                data = json.loads(line)  # NaN, which json.dumps writes and orjson does not read
+                sendable = False
+            pending.append((line, data) if sendable else (None, row_from_data(data)))
         except (ValueError, TypeError, KeyError) as exc:
             logger.error("Unreadable line in history spool %s: %s", path.name, exc)
             bad_lines.append(line)
@@ -508,13 +547,18 @@ def _replay_file(path: Path) -> tuple[int, int]:
             # A savepoint (or a transaction of its own), so that a refused row leaves the
             # connection usable for the one-by-one retry below.
             with transaction.atomic():
-                insert_rows(batch)
+                # Runs of lines sent as they are, runs of rows: one INSERT each, in order.
+                for as_spooled, run in itertools.groupby(batch, key=lambda entry: entry[0] is not None):
+                    if as_spooled:
+                        _insert_spooled_lines([line for line, _ in run])
+                    else:
+                        insert_rows([row for _, row in run])
             stored += len(batch)
         except UNREACHABLE_ERRORS:
             raise
         except DatabaseError:
             # One row PostgreSQL refuses must not hold the others back forever: one by one.
-            for row in batch:
+            for _, row in batch:
                 try:
                     with transaction.atomic():
                         insert_rows([row])

@@ -107,8 +107,9 @@ def ensure_tz_world() -> None:
             )
 
 
-# Garbage collections during the measured requests: {generation: [count, seconds]}.
-collections: dict[int, list] = {}
+# Garbage collections during the measured requests: {(path, generation): [count, seconds]}.
+collections: dict[tuple[str, int], list] = {}
+_measuring = [""]
 _collection_started = [0.0]
 
 
@@ -116,7 +117,7 @@ def _time_collections(phase: str, info: dict) -> None:
     if phase == "start":
         _collection_started[0] = time.process_time()
         return
-    spent = collections.setdefault(info["generation"], [0, 0.0])
+    spent = collections.setdefault((_measuring[0], info["generation"]), [0, 0.0])
     spent[0] += 1
     spent[1] += time.process_time() - _collection_started[0]
 
@@ -170,6 +171,7 @@ def main() -> None:
     spent = {kind: 0.0 for kind in PATHS}
     for _ in range(args.rounds):
         for kind in PATHS:
+            _measuring[0] = kind
             started = time.process_time()
             for body in bodies:
                 post(client, kind, body)
@@ -178,8 +180,9 @@ def main() -> None:
     for kind in PATHS:
         print(f"{kind:8s} {spent[kind] / count * 1e6:7.1f} µs CPU per address")
     print(f"lean / general: {spent['lean'] / spent['general']:.2f}")
-    for generation, (times, seconds) in sorted(collections.items()):
-        print(f"gc generation {generation}: {times} collections, {seconds / count * 1e6:.1f} µs per address")
+    for (kind, generation), (times, seconds) in sorted(collections.items()):
+        per_address = seconds / count * 1e6
+        print(f"{kind:8s} gc generation {generation}: {times} collections, {per_address:.1f} µs per address")
 
 
 if __name__ == "__main__":

@@ -265,8 +265,9 @@ def row_to_data(row: HistoryRow) -> dict[str, Any]:
 
 def _spool_line(row: HistoryRow) -> bytes:
     """A row as one line of JSON (orjson's when it reads back as the same row: not for NaN)."""
+    location = row.get("location")
     try:
-        if all(math.isfinite(value) for value in row.get("location") or ()):
+        if not location or (len(location) == 2 and math.isfinite(location[0]) and math.isfinite(location[1])):
             return orjson.dumps(row) + b"\n"
     except TypeError:  # orjson.JSONEncodeError too
         pass
@@ -503,12 +504,14 @@ def _sendable_as_spooled(data: Any, line: bytes) -> bool:
     if type(data) is not dict or data.keys() != _DEFAULTS.keys() or type(data["created_at"]) is not str:
         return False
     location = data["location"]
-    if location is not None and not (
-        type(location) is list
-        and len(location) == 2
-        and all(type(value) is float and math.isfinite(value) for value in location)
-    ):
-        return False
+    if location is not None:
+        if type(location) is not list or len(location) != 2:
+            return False
+        longitude, latitude = location
+        if type(longitude) is not float or type(latitude) is not float:
+            return False
+        if not (math.isfinite(longitude) and math.isfinite(latitude)):
+            return False
     return b"\\u0000" not in line
 
 

@@ -323,8 +323,14 @@ def spool(rows: Iterable[HistoryRow], *, durable: bool = True) -> Path:
                         _fsync_directory(path.parent)
                 if stat.st_size + len(payload) >= settings.HISTORY_SPOOL_FILE_MAX_BYTES:
                     # Seal it: replay then works through files of bounded size.
-                    os.rename(path, path.with_name(f"{path.stem}-{time.time_ns()}{SPOOL_SUFFIX}"))
-                    _fsync_directory(path.parent)
+                    try:
+                        os.rename(path, path.with_name(f"{path.stem}-{time.time_ns()}{SPOOL_SUFFIX}"))
+                    except FileNotFoundError:
+                        # A replayer (this process's flusher, say) claimed it since the check
+                        # above: it reads these rows too, once we let go of the lock.
+                        pass
+                    else:
+                        _fsync_directory(path.parent)
                     _forget_spool_fd()
                 return path
             finally:

@@ -4,11 +4,13 @@ The real PostgreSQL outage (a cluster stopped under a live gunicorn) is in test_
 the breaker stands for "PostgreSQL just failed", which is exactly the state record() acts on.
 """
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from http import HTTPStatus
@@ -204,6 +206,32 @@ def test_lines_of_every_kind_replay_in_order_as_their_rows(city_database, spool_
         "created_at": None,
     }
     assert b"refused" in next(spool_dir.glob("*.rejected")).read_bytes()
+
+
+def test_a_file_taken_away_while_it_is_sealed_loses_no_rows(city_database, spool_dir, settings):
+    """A replayer may rename the spool file away between the writer's check and its sealing
+    rename (gunicorn's flusher thread did, under the batch benchmark): the writer must neither
+    fail (a 503 for a recorded lookup) nor lose the rows."""
+    settings.HISTORY_SPOOL_FILE_MAX_BYTES = 1  # every append seals the file
+    rows = make_rows(city_database)
+    own_file = history._own_spool_path()
+    done = threading.Event()
+
+    def take_away():  # what a replayer's claim does to the writer's file
+        while not done.is_set():
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(own_file, history.put_back_name(own_file))
+
+    thief = threading.Thread(target=take_away)
+    thief.start()
+    try:
+        for _ in range(300):
+            history.spool([dict(row, uid=None) for row in rows])
+    finally:
+        done.set()
+        thief.join()
+    assert len(spool_lines(spool_dir)) == 900
+    assert history.replay().rows == 900
 
 
 def test_no_spool_and_no_postgresql_is_a_clear_503(client, city_database, spool_dir):

@@ -110,6 +110,7 @@ def _lookup_batch_bodies(
     # Each query is parsed once here (None: not a query at all).
     firsts: dict[str, tuple[str, Query | None]] = {}
     name_queries = []
+    keys = []
     for query in queries:
         try:
             parsed = parse_query(query)
@@ -118,6 +119,7 @@ def _lookup_batch_bodies(
         if parsed is not None and parsed.name is not None:
             name_queries.append(query)
         key = query.strip().lower()
+        keys.append(key)
         if key not in firsts:
             firsts[key] = (query, parsed)
     resolver = services.resolve_batch_names(name_queries, resolver=None)
@@ -151,8 +153,8 @@ def _lookup_batch_bodies(
     history.record(rows)
 
     bodies = []
-    for query in queries:
-        answer = answers[query.strip().lower()]
+    for query, key in zip(queries, keys, strict=True):
+        answer = answers[key]
         if isinstance(answer, Found):
             bodies.append(lean.body(answer))
         elif isinstance(answer, LookupFailed):
@@ -199,10 +201,11 @@ class LeanLookup:
             record, prefix_length = self.database.get_with_prefix_len(address)
         if record is None:
             raise AddressNotFound(ADDRESS_NOT_FOUND_MESSAGE.format(address=address))
-        bits = address.max_prefixlen - prefix_length
-        first = int(address) >> bits << bits
+        value = int(address)
+        bits = (32 if version == 4 else 128) - prefix_length
+        first = value >> bits << bits
         if version == 4:  # inet_ntoa: the same text as ipaddress, in a fraction of the time
-            ip_address = socket.inet_ntoa(address.packed)
+            ip_address = socket.inet_ntoa(value.to_bytes(4, "big"))
             network = f"{socket.inet_ntoa(first.to_bytes(4, 'big'))}/{prefix_length}"
         else:
             ip_address = str(address)
@@ -217,11 +220,11 @@ class LeanLookup:
                 time_zone = timezone_at(longitude=longitude, latitude=latitude)
                 if time_zone:
                     source = _TZ_WORLD
-        asn = self._asn(address)
+        asn = self._asn(address, version)
         return Found(query.strip(), ip_address, network, record, time_zone or None, source, asn)
 
-    def _asn(self, address: IPAddress) -> tuple[int | None, str | None]:
-        if self.asn_database is None or (address.version == 6 and self.asn_info.ip_version == 4):
+    def _asn(self, address: IPAddress, version: int) -> tuple[int | None, str | None]:
+        if self.asn_database is None or (version == 6 and self.asn_info.ip_version == 4):
             return None, None
         record, _ = self.asn_database.get_with_prefix_len(address)
         if not record:

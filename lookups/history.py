@@ -532,8 +532,9 @@ def _replay_file(path: Path) -> tuple[int, int]:
         # Wait for a writer that opened the file before we renamed it to finish its append.
         fcntl.flock(spool_file.fileno(), fcntl.LOCK_EX)
         lines = spool_file.read().split(b"\n")
-    # (the line when it goes to PostgreSQL as it is, else None; the row)
-    pending: list[tuple[bytes | None, HistoryRow]] = []
+    # (the line, when it goes to PostgreSQL as it is; else the row). The parsed line is not
+    # kept: a thousand dicts alive until the INSERT kept the garbage collector busy.
+    pending: list[tuple[bytes | None, HistoryRow | None]] = []
     bad_lines = []
     for line in lines:
         if not line.strip():
@@ -545,7 +546,7 @@ def _replay_file(path: Path) -> tuple[int, int]:
             except orjson.JSONDecodeError:
                 data = json.loads(line)  # NaN, which json.dumps writes and orjson does not read
                 sendable = False
-            pending.append((line, data) if sendable else (None, row_from_data(data)))
+            pending.append((line, None) if sendable else (None, row_from_data(data)))
         except (ValueError, TypeError, KeyError) as exc:
             logger.error("Unreadable line in history spool %s: %s", path.name, exc)
             bad_lines.append(line)
@@ -567,7 +568,9 @@ def _replay_file(path: Path) -> tuple[int, int]:
             raise
         except DatabaseError:
             # One row PostgreSQL refuses must not hold the others back forever: one by one.
-            for _, row in batch:
+            for line, row in batch:
+                if row is None:
+                    row = orjson.loads(line)  # what insert_rows sends of it is the line again
                 try:
                     with transaction.atomic():
                         insert_rows([row])

@@ -270,9 +270,16 @@ class LeanLookup:
         }
 
     def history_row(
-        self, found: Found, query: str, *, channel: str, requester: str | None, created_at: dt.datetime
+        self,
+        found: Found,
+        query: str,
+        *,
+        channel: str,
+        requester: str | None,
+        created_at: dt.datetime | None = None,
     ) -> history.HistoryRow:
-        """services.history_row for the address; `requester` already anonymised."""
+        """services.history_row for the address; `requester` already anonymised. `created_at`:
+        the batch's one time (now, by default)."""
         record = found.record
         location = record.get("location") or {}
         latitude, longitude = location.get("latitude"), location.get("longitude")
@@ -281,7 +288,7 @@ class LeanLookup:
         subdivisions = record.get("subdivisions")
         city = record.get("city")
         row = history.new_row(
-            created_at=created_at,
+            created_at=created_at or timezone.now(),
             query=query.strip()[:255].replace("\x00", "\ufffd"),
             channel=channel,
             requester=requester,

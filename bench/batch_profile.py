@@ -12,6 +12,7 @@ the whole globe: answers stay cached per coordinates, as in production).
 
 import argparse
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -106,6 +107,21 @@ def ensure_tz_world() -> None:
             )
 
 
+# Garbage collections during the measured requests: {(path, generation): [count, seconds]}.
+collections: dict[tuple[str, int], list] = {}
+_measuring = [""]
+_collection_started = [0.0]
+
+
+def _time_collections(phase: str, info: dict) -> None:
+    if phase == "start":
+        _collection_started[0] = time.process_time()
+        return
+    spent = collections.setdefault((_measuring[0], info["generation"]), [0, 0.0])
+    spent[0] += 1
+    spent[1] += time.process_time() - _collection_started[0]
+
+
 def post(client: Client, kind: str, body: bytes) -> bytes:
     response = client.post(PATHS[kind], data=body, content_type="application/json")
     assert response.status_code == 200, response.content[:300]
@@ -120,6 +136,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--batches", type=int, default=5, help="1,000-address requests per round and path")
     parser.add_argument("--profile", choices=sorted(PATHS), help="cProfile one path instead")
+    parser.add_argument("--sort", default="cumulative", help="the profile's order (pstats keys)")
+    parser.add_argument("--lines", type=int, default=45, help="the profile's length")
     args = parser.parse_args()
 
     mmdb = args.mmdb.resolve() if args.mmdb else realistic_db.build(args.networks)
@@ -135,6 +153,11 @@ def main() -> None:
 
     for body in bodies:  # warm every cache (parsing, tz_world) for both paths
         assert post(client, "general", body) == post(client, "lean", body), "the paths answer differently"
+    # As gunicorn's workers do after start-up (config/gunicorn.conf.py): the heap loaded so far
+    # is never walked again by the garbage collector.
+    gc.collect()
+    gc.freeze()
+    gc.callbacks.append(_time_collections)
 
     if args.profile:
         profiler = cProfile.Profile(time.process_time)
@@ -142,12 +165,13 @@ def main() -> None:
         for body in bodies:
             post(client, args.profile, body)
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
         return
 
     spent = {kind: 0.0 for kind in PATHS}
     for _ in range(args.rounds):
         for kind in PATHS:
+            _measuring[0] = kind
             started = time.process_time()
             for body in bodies:
                 post(client, kind, body)
@@ -156,6 +180,9 @@ def main() -> None:
     for kind in PATHS:
         print(f"{kind:8s} {spent[kind] / count * 1e6:7.1f} µs CPU per address")
     print(f"lean / general: {spent['lean'] / spent['general']:.2f}")
+    for (kind, generation), (times, seconds) in sorted(collections.items()):
+        per_address = seconds / count * 1e6
+        print(f"{kind:8s} gc generation {generation}: {times} collections, {per_address:.1f} µs per address")
 
 
 if __name__ == "__main__":

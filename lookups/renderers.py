@@ -69,7 +69,10 @@ class XMLRenderer(xml_renderers.XMLRenderer):
 # and one-digit negative exponents (1e-7 for 1e-07). An answer holding such text is written by
 # json; text that merely looks alike costs only the faster path. (Not "[0-9]e[0-9]": IPv6
 # addresses are full of it.)
-_NUMBER_WRITTEN_OTHERWISE = re.compile(rb"0\.0000|e-[0-9](?![0-9])")
+# Two searches, not one alternation: each starts with a literal that re finds fast (the
+# alternation tried both at every byte, 4 ms for a batch answer of 1,000 results).
+_SMALL_NUMBER = re.compile(rb"0\.0000")
+_ONE_DIGIT_EXPONENT = re.compile(rb"e-[0-9](?![0-9])")
 _PASSTHROUGH = (
     orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
@@ -96,7 +99,7 @@ class JSONRenderer(renderers.JSONRenderer):
             ret = orjson.dumps(data, default=_refuse, option=_PASSTHROUGH)
         except TypeError:  # orjson.JSONEncodeError too
             return super().render(data, accepted_media_type, renderer_context)
-        if _NUMBER_WRITTEN_OTHERWISE.search(ret):
+        if _SMALL_NUMBER.search(ret) or _ONE_DIGIT_EXPONENT.search(ret):
             return super().render(data, accepted_media_type, renderer_context)
         # As DRF: U+2028 and U+2029 escaped, for JavaScript that evaluates JSON.
         return ret.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")

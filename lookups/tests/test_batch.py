@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import math
 
+import orjson
 import pytest
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.renderers import JSONRenderer
@@ -109,6 +110,24 @@ def test_the_api_answers_with_the_lean_path(client, city_database):
     )
     general, _ = both_paths(MIXED, "de")
     assert response.content == general[0]
+
+
+def test_rows_written_behind_are_stored_as_written_at_once(city_database, settings, tmp_path):
+    """Write-behind (production's way): the lean path's rows, spooled then replayed, are what
+    the general path INSERTs at once."""
+    general, _ = both_paths(MIXED)
+    Lookup.objects.all().delete()
+    settings.HISTORY_SPOOL_DIR = tmp_path / "spool"
+    settings.HISTORY_FLUSH_INTERVAL = 3600  # this process's flusher sleeps: replayed by hand
+    bodies = batch.lookup_batch_bodies(
+        MIXED, channel="batch", requester="203.0.113.9", choose_language=lambda _: "en"
+    )
+    assert Lookup.objects.count() == 0
+    lines = b"".join(path.read_bytes() for path in settings.HISTORY_SPOOL_DIR.glob("*.jsonl")).splitlines()
+    # Every line goes to PostgreSQL as it is (the replay's fast way).
+    assert all(history._sendable_as_spooled(orjson.loads(line), line) for line in lines)
+    assert history.replay().rows == len(MIXED) - 3
+    assert (JSONRenderer().render({"results": bodies}), stored_rows()) == general
 
 
 def test_history_rows_read_back_as_written(city_database):

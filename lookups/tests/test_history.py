@@ -4,10 +4,13 @@ The real PostgreSQL outage (a cluster stopped under a live gunicorn) is in test_
 the breaker stands for "PostgreSQL just failed", which is exactly the state record() acts on.
 """
 
+import contextlib
 import json
+import math
 import os
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from http import HTTPStatus
@@ -166,6 +169,69 @@ def test_spool_files_are_sealed_at_the_size_limit(city_database, spool_dir, sett
     assert len(spool_lines(spool_dir)) == 12
     assert history.replay().rows == 12
     assert Lookup.objects.count() == 12
+
+
+def test_lines_of_every_kind_replay_in_order_as_their_rows(city_database, spool_dir):
+    """Lines this version writes go to PostgreSQL as they are; the others (an older version's
+    line without some columns, a NaN location, text that looks like an escaped NUL) through
+    their rows: all in spool order, each stored as its row, a row PostgreSQL refuses kept aside."""
+    london, invalid, linkoping = make_rows(city_database)
+    nan = history.new_row(query="nan", channel="api", location=(math.nan, 1.0))
+    nul = history.new_row(query="nul", channel="api", city="a\\u0000b")
+    refused = history.new_row(query="refused", channel="api", country_code="XXX")
+    history.spool([london, invalid, nan, linkoping, nul, refused])
+    older = {key: value for key, value in history.row_to_data(london).items() if key != "uid"}
+    with next(spool_dir.glob("*.jsonl")).open("a") as spool_file:
+        spool_file.write(json.dumps({**older, "query": "older"}) + "\n")
+
+    report = history.replay()
+    assert (report.rows, report.rejected) == (6, 1)
+    stored = list(Lookup.objects.order_by("id"))
+    assert [lookup.query for lookup in stored] == [
+        london["query"],
+        "nope nope",
+        "nan",
+        LINKOPING_IP,
+        "nul",
+        "older",
+    ]
+    for row, lookup in zip([london, invalid, linkoping], [stored[0], stored[1], stored[3]], strict=True):
+        assert as_row(lookup) == row
+    assert math.isnan(stored[2].location.x)
+    assert as_row(stored[4]) == nul
+    assert {**as_row(stored[5]), "uid": None, "created_at": None} == {
+        **london,
+        "query": "older",
+        "uid": None,
+        "created_at": None,
+    }
+    assert b"refused" in next(spool_dir.glob("*.rejected")).read_bytes()
+
+
+def test_a_file_taken_away_while_it_is_sealed_loses_no_rows(city_database, spool_dir, settings):
+    """A replayer may rename the spool file away between the writer's check and its sealing
+    rename (gunicorn's flusher thread did, under the batch benchmark): the writer must neither
+    fail (a 503 for a recorded lookup) nor lose the rows."""
+    settings.HISTORY_SPOOL_FILE_MAX_BYTES = 1  # every append seals the file
+    rows = make_rows(city_database)
+    own_file = history._own_spool_path()
+    done = threading.Event()
+
+    def take_away():  # what a replayer's claim does to the writer's file
+        while not done.is_set():
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(own_file, history.put_back_name(own_file))
+
+    thief = threading.Thread(target=take_away)
+    thief.start()
+    try:
+        for _ in range(300):
+            history.spool([dict(row, uid=None) for row in rows])
+    finally:
+        done.set()
+        thief.join()
+    assert len(spool_lines(spool_dir)) == 900
+    assert history.replay().rows == 900
 
 
 def test_no_spool_and_no_postgresql_is_a_clear_503(client, city_database, spool_dir):

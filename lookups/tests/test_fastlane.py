@@ -73,6 +73,14 @@ class CountingDjango:
         return self.handler(environ, start_response)
 
 
+@pytest.fixture(autouse=True)
+def no_fast_lane_failures(caplog):
+    """The lane hands a request to Django when it fails: that must never hide a bug here."""
+    yield
+    failures = [record for record in caplog.records if record.name == "lookups.fastlane"]
+    assert failures == [], [record.getMessage() for record in failures]
+
+
 def build_apps() -> tuple[CountingDjango, FastLane]:
     """Django reads its security settings when it builds its middleware: change them first."""
     django_app = CountingDjango()

@@ -30,10 +30,12 @@ acknowledgement was lost) is stored once.
 import atexit
 import datetime as dt
 import fcntl
+import io
 import itertools
 import json
 import logging
 import math
+import operator
 import os
 import re
 import socket
@@ -47,7 +49,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from lookups.errors import HISTORY_UNAVAILABLE_MESSAGE, HistoryUnavailable
@@ -522,9 +524,70 @@ def _sendable_as_spooled(data: Any, line: bytes) -> bool:
 
 
 def _insert_spooled_lines(lines: list[bytes]) -> None:
-    """_JSON_INSERT of lines that _sendable_as_spooled accepted."""
+    """Lines that _sendable_as_spooled accepted into the table: by COPY, else by _JSON_INSERT."""
+    if _copy_spooled([orjson.loads(line) for line in lines]):
+        return
     with connection.cursor() as cursor:
         cursor.execute(_JSON_INSERT, [(b"[" + b",".join(lines) + b"]").decode()])
+
+
+# COPY costs PostgreSQL about half the CPU of the INSERT from JSON (measured: 35 against 65 µs a
+# row with the table's indexes), and the flusher writes every lookup's row. COPY cannot skip a row
+# already stored, though: a file replayed again (its INSERT committed, the process killed before
+# it deleted the file) fails it on the uid, and then the INSERT ... ON CONFLICT goes instead.
+_COPY_SQL = f"COPY {Lookup._meta.db_table} ({', '.join(COLUMNS)}, location) FROM STDIN"
+# COPY's text format: a backslash starts an escape; tab, newline and carriage return separate.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+# Array elements written unquoted: addresses are only ever these characters.
+_ADDRESS_TEXT = re.compile(r"[0-9A-Fa-f:.]+")
+_column_values = operator.itemgetter(*COLUMNS)
+
+
+def _copy_spooled(rows: list[dict[str, Any]]) -> bool:
+    """COPY rows as spooled (their values as JSON gives them back). False, having stored nothing,
+    when a value is not one this writes (the INSERT takes those) or a row is already stored."""
+    text = _copy_text(rows)
+    if text is None:
+        return False
+    try:
+        # A savepoint: a refused COPY must leave the caller's transaction usable.
+        with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
+            cursor.copy_expert(_COPY_SQL, io.StringIO(text))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _copy_text(rows: list[dict[str, Any]]) -> str | None:
+    """The rows in COPY's text format; None when a value is not a string, an integer, None, a
+    list of addresses or a finite location (spooled lines hold nothing else)."""
+    escapes = _COPY_ESCAPES
+    lines = []
+    for row in rows:
+        fields = []
+        append = fields.append
+        for value in _column_values(row):
+            kind = type(value)
+            if kind is str:  # most of them, and most need no escape: two tests cost less than translate
+                append(value if "\\" not in value and value.isprintable() else value.translate(escapes))
+            elif value is None:
+                append("\\N")
+            elif kind is int:
+                append(str(value))
+            elif kind is list and all(type(item) is str and _ADDRESS_TEXT.fullmatch(item) for item in value):
+                append("{" + ",".join(value) + "}")
+            else:
+                return None
+        location = row["location"]
+        if location is None:
+            append("\\N")
+        else:
+            longitude, latitude = location
+            if not (type(longitude) is float and type(latitude) is float):
+                return None
+            append(f"SRID=4326;POINT({longitude!r} {latitude!r})")
+        lines.append("\t".join(fields))
+    return "\n".join(lines) + "\n"
 
 
 def _replay_file(path: Path) -> tuple[int, int]:

@@ -111,6 +111,47 @@ def test_a_row_replayed_twice_is_stored_once(city_database, spool_dir):
     assert Lookup.objects.count() == 3  # ...and ignored by the unique uid
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"query": "tab\there, new\nline, return\r, back\\slash, \\N, \\t"},
+        {"query": "Zürich \u2028 東京 \U0001f600", "city": "Kraków", "country_name": ""},
+        {"query": "\x01\x1f\x7f controls"},
+        {"query": "v6", "addresses": ["2a02:ec80::1", "81.2.69.142"], "ip_address": "2a02:ec80::1"},
+        {
+            "query": "none",
+            "addresses": [],
+            "ip_address": None,
+            "requester": None,
+            "database_build_date": None,
+        },
+        {"query": "tiny", "location": (1e-05, -0.0), "accuracy_radius": 0},
+        {"query": "far", "location": (-179.99999999999997, 89.123456789012345), "accuracy_radius": 1000},
+    ],
+)
+def test_replayed_rows_are_stored_exactly_as_recorded(city_database, spool_dir, values):
+    """The flusher COPYs spooled lines in: every value comes back as the row had it."""
+    (london,) = make_rows(city_database, count=1)
+    row = {**london, **values}
+    history.spool([row])
+    line = next(spool_dir.glob("*.jsonl")).read_bytes().strip()
+    assert history._copy_spooled([json.loads(line)])  # by COPY, not the INSERT behind it
+    assert as_row(Lookup.objects.get()) == row
+    Lookup.objects.all().delete()
+    assert history.replay().rows == 1
+    assert as_row(Lookup.objects.get()) == row
+
+
+def test_a_replay_that_copies_a_stored_row_again_stores_each_once(city_database, spool_dir):
+    rows = make_rows(city_database)
+    history.record(rows[:1])  # stored, as if its file's replay had committed before a crash
+    history.spool(rows)
+    assert history.replay().rows == 3  # COPY refused on the uid: the INSERT skipped that row
+    assert sorted(str(uid) for uid in Lookup.objects.values_list("uid", flat=True)) == sorted(
+        row["uid"] for row in rows
+    )
+
+
 def test_the_next_insert_replays_the_spool_first(city_database, spool_dir, settings):
     settings.HISTORY_SPOOL_REPLAY_INTERVAL = 3600
     postgresql_just_failed()

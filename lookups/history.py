@@ -52,6 +52,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from lookups.durable import fsync_directory
 from lookups.errors import HISTORY_UNAVAILABLE_MESSAGE, HistoryUnavailable
 from lookups.models import Lookup
 
@@ -322,7 +323,7 @@ def spool(rows: Iterable[HistoryRow], *, durable: bool = True) -> Path:
                 if durable:
                     os.fsync(fd)
                     if created:
-                        _fsync_directory(path.parent)
+                        fsync_directory(path.parent)
                 if stat.st_size + len(payload) >= settings.HISTORY_SPOOL_FILE_MAX_BYTES:
                     # Seal it: replay then works through files of bounded size.
                     try:
@@ -332,7 +333,7 @@ def spool(rows: Iterable[HistoryRow], *, durable: bool = True) -> Path:
                         # above: it reads these rows too, once we let go of the lock.
                         pass
                     else:
-                        _fsync_directory(path.parent)
+                        fsync_directory(path.parent)
                     _forget_spool_fd()
                 return path
             finally:
@@ -361,14 +362,6 @@ def _forget_spool_fd() -> None:
     if fd is not None and _open_spool.get("pid") == os.getpid():
         os.close(fd)
     _open_spool.clear()
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --- Replaying ---------------------------------------------------------------------------------

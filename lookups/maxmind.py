@@ -54,6 +54,7 @@ import maxminddb
 from django.conf import settings
 from django.db import DatabaseError
 
+from lookups.durable import fsync_directory
 from lookups.geoip import ASN, CITY, KIND_NAMES, is_asn_database_type, is_city_database_type
 from lookups.models import UpdateRun
 
@@ -647,14 +648,6 @@ def temporary_file(directory: Path, suffix: str) -> Iterator[tuple[Path, BinaryI
         path.unlink(missing_ok=True)
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _link_or_copy(source: Path, destination: Path) -> None:
     """Make `destination` the same content as `source`, atomically, leaving `source` in place."""
     staging = destination.with_name(f"{TEMP_PREFIX}{destination.name}.{os.getpid()}")
@@ -714,7 +707,7 @@ def install(new_file: Path, target: Path, *, state: dict) -> None:
         _link_or_copy(target, previous_path(target))
         _move_state(target, previous_path(target))
     os.replace(new_file, target)
-    _fsync_directory(target.parent)
+    fsync_directory(target.parent)
     _write_state(target, state)
 
 
@@ -1062,7 +1055,7 @@ def rollback(*, kind: str = CITY, now: Callable[[], dt.datetime] = utc_now) -> O
                 os.replace(stepping_aside, previous)
             else:
                 previous.unlink()
-            _fsync_directory(directory)
+            fsync_directory(directory)
             # The state files follow their databases.
             states = {path: _read_raw_state(path) for path in (target, previous)}
             for path, other in ((target, previous), (previous, target)):

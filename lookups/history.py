@@ -516,9 +516,10 @@ def _sendable_as_spooled(data: Any, line: bytes) -> bool:
     return b"\\u0000" not in line
 
 
-def _insert_spooled_lines(lines: list[bytes]) -> None:
-    """Lines that _sendable_as_spooled accepted into the table: by COPY, else by _JSON_INSERT."""
-    if _copy_spooled([orjson.loads(line) for line in lines]):
+def _insert_spooled_lines(lines: list[bytes], rows: list[dict[str, Any]]) -> None:
+    """Lines that _sendable_as_spooled accepted (and `rows`, what they read as) into the table:
+    by COPY, else by _JSON_INSERT."""
+    if _copy_spooled(rows):
         return
     with connection.cursor() as cursor:
         cursor.execute(_JSON_INSERT, [(b"[" + b",".join(lines) + b"]").decode()])
@@ -588,9 +589,9 @@ def _replay_file(path: Path) -> tuple[int, int]:
         # Wait for a writer that opened the file before we renamed it to finish its append.
         fcntl.flock(spool_file.fileno(), fcntl.LOCK_EX)
         lines = spool_file.read().split(b"\n")
-    # (the line, when it goes to PostgreSQL as it is; else the row). The parsed line is not
-    # kept: a thousand dicts alive until the INSERT kept the garbage collector busy.
-    pending: list[tuple[bytes | None, HistoryRow | None]] = []
+    # (the line, when it goes to PostgreSQL as it is, else None; what it reads as: the line's
+    # data, or the row made of it). COPY needs the data too: each line is parsed once.
+    pending: list[tuple[bytes | None, dict[str, Any]]] = []
     bad_lines = []
     for line in lines:
         if not line.strip():
@@ -602,7 +603,7 @@ def _replay_file(path: Path) -> tuple[int, int]:
             except orjson.JSONDecodeError:
                 data = json.loads(line)  # NaN, which json.dumps writes and orjson does not read
                 sendable = False
-            pending.append((line, None) if sendable else (None, row_from_data(data)))
+            pending.append((line, data) if sendable else (None, row_from_data(data)))
         except (ValueError, TypeError, KeyError) as exc:
             logger.error("Unreadable line in history spool %s: %s", path.name, exc)
             bad_lines.append(line)
@@ -616,7 +617,10 @@ def _replay_file(path: Path) -> tuple[int, int]:
                 # Runs of lines sent as they are, runs of rows: one INSERT each, in order.
                 for as_spooled, run in itertools.groupby(batch, key=lambda entry: entry[0] is not None):
                     if as_spooled:
-                        _insert_spooled_lines([line for line, _ in run])
+                        lines_and_rows = list(run)
+                        _insert_spooled_lines(
+                            [line for line, _ in lines_and_rows], [data for _, data in lines_and_rows]
+                        )
                     else:
                         insert_rows([row for _, row in run])
             stored += len(batch)
@@ -624,9 +628,7 @@ def _replay_file(path: Path) -> tuple[int, int]:
             raise
         except DatabaseError:
             # One row PostgreSQL refuses must not hold the others back forever: one by one.
-            for line, row in batch:
-                if row is None:
-                    row = orjson.loads(line)  # what insert_rows sends of it is the line again
+            for _, row in batch:
                 try:
                     with transaction.atomic():
                         insert_rows([row])

@@ -30,6 +30,7 @@ from django.http.request import split_domain_port, validate_host
 from django.test.signals import setting_changed
 
 from lookups import history, services
+from lookups.api import LookupView
 from lookups.batch import LeanLookup
 from lookups.clients import accepted_languages, choose_language, client_address
 from lookups.errors import LookupFailed
@@ -65,7 +66,9 @@ class FastLane:
         self.django_app = django_app
         # Django's response headers for a successful lookup, by (secure, has cookies).
         self._headers: dict[tuple[bool, bool], list[tuple[str, str | None]]] = {}
-        self._renderer = None
+        # The view's own renderer and throttles: the same bytes, the same rate limit.
+        self._renderer = LookupView.renderer_classes[0]()
+        self._throttle_classes = LookupView.throttle_classes
         setting_changed.connect(self._forget, weak=False)
 
     def _forget(self, **kwargs) -> None:
@@ -73,10 +76,11 @@ class FastLane:
         _allowed_hosts.clear()
 
     def __call__(self, environ: dict[str, Any], start_response):
-        query = self._eligible_query(environ)
+        secure = _is_secure(environ)
+        query = self._eligible_query(environ, secure)
         if query is None:
             return self.django_app(environ, start_response)
-        key = (self._is_secure(environ), "HTTP_COOKIE" in environ)
+        key = (secure, "HTTP_COOKIE" in environ)
         headers = self._headers.get(key)
         if headers is None:
             return self._learn(key, environ, start_response)
@@ -96,7 +100,7 @@ class FastLane:
         )
         return [body]
 
-    def _eligible_query(self, environ: dict[str, Any]) -> str | None:
+    def _eligible_query(self, environ: dict[str, Any], secure: bool) -> str | None:
         """The address in the path when Django would answer this request as a plain lookup."""
         if environ.get("REQUEST_METHOD") != "GET" or not settings.API_FAST_LANE:
             return None
@@ -111,21 +115,11 @@ class FastLane:
             return None
         if environ.get("HTTP_ACCEPT", "") not in _PLAIN_ACCEPT:
             return None
-        if settings.SECURE_SSL_REDIRECT and not self._is_secure(environ):
+        if settings.SECURE_SSL_REDIRECT and not secure:
             return None  # SecurityMiddleware redirects it
         if not _host_allowed(environ):
             return None  # Django answers 400
         return query
-
-    @staticmethod
-    def _is_secure(environ: dict[str, Any]) -> bool:
-        """HttpRequest.is_secure(), from the environ."""
-        if settings.SECURE_PROXY_SSL_HEADER:
-            header, secure_value = settings.SECURE_PROXY_SSL_HEADER
-            value = environ.get(header)
-            if value is not None:
-                return value.split(",", 1)[0].strip() == secure_value
-        return environ.get("wsgi.url_scheme") == "https"
 
     def _learn(self, key, environ, start_response):
         """Let Django answer, and keep its headers if the lookup succeeded."""
@@ -162,9 +156,9 @@ class FastLane:
             except LookupFailed:
                 return None
             request = _Request(environ)
-            if not all(throttle().allow_request(request, None) for throttle in self._throttle_classes()):
+            if not all(throttle().allow_request(request, None) for throttle in self._throttle_classes):
                 return None
-            body = self._render(lean.body(found))
+            body = self._renderer.render(lean.body(found))
             requester = services.anonymise_address(client_address(request))
             try:
                 history.record([lean.history_row(found, query, channel=Channel.API, requester=requester)])
@@ -176,18 +170,15 @@ class FastLane:
             # or outlived CONN_MAX_AGE, so that the next request opens a fresh one.
             close_old_connections()
 
-    @staticmethod
-    def _throttle_classes():
-        from lookups.api import LookupView  # imported late: DRF reads its settings on first use
 
-        return LookupView.throttle_classes
-
-    def _render(self, data: dict[str, Any]) -> bytes:
-        if self._renderer is None:
-            from lookups.api import LookupView
-
-            self._renderer = LookupView.renderer_classes[0]()
-        return self._renderer.render(data)
+def _is_secure(environ: dict[str, Any]) -> bool:
+    """HttpRequest.is_secure(), from the environ."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        header, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        value = environ.get(header)
+        if value is not None:
+            return value.split(",", 1)[0].strip() == secure_value
+    return environ.get("wsgi.url_scheme") == "https"
 
 
 # Host header -> allowed, for the hosts seen lately (the header is the client's: bounded).

@@ -33,9 +33,9 @@ from lookups.errors import (
     BatchTooLarge,
     LookupFailed,
 )
-from lookups.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
+from lookups.core.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
 from lookups.models import OUTCOME_OK, TimeZoneSource
-from lookups.resolver import IPAddress, Query, parse_query
+from lookups.core.resolver import IPAddress, Query, parse_query
 from lookups.serializers import error_as_dict, result_as_dict
 from timezones.selectors import timezone_at
 

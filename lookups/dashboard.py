@@ -16,7 +16,7 @@ from django.db.models.functions import TruncDay
 from django.utils import timezone
 
 from lookups.errors import DatabaseUnavailable
-from lookups.geoip import city_reader
+from lookups.core.geoip import city_reader
 from lookups.models import OUTCOME_OK, Lookup, TimeZoneSource, UpdateRun
 
 DAYS = 30

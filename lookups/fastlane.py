@@ -34,9 +34,9 @@ from lookups.api import LookupView
 from lookups.batch import LeanLookup
 from lookups.clients import accepted_languages, choose_language, client_address
 from lookups.errors import LookupFailed
-from lookups.geoip import city_reader
+from lookups.core.geoip import city_reader
 from lookups.models import Channel
-from lookups.resolver import parse_query
+from lookups.core.resolver import parse_query
 
 logger = logging.getLogger(__name__)
 

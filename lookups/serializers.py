@@ -11,7 +11,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from lookups.errors import LookupFailed
-from lookups.geoip import attribution_for
+from lookups.core.geoip import attribution_for
 from lookups.services import LookupResult, Place
 
 

@@ -27,10 +27,10 @@ from lookups.errors import (
     LookupFailed,
     TooManyNames,
 )
-from lookups.geoip import DatabaseInfo, GeoIPReader, city_reader
-from lookups.geoip import asn_reader as default_asn_reader
+from lookups.core.geoip import DatabaseInfo, GeoIPReader, city_reader
+from lookups.core.geoip import asn_reader as default_asn_reader
 from lookups.models import TimeZoneSource
-from lookups.resolver import (
+from lookups.core.resolver import (
     IPAddress,
     PrefetchedResolver,
     Resolver,

@@ -26,7 +26,7 @@ from lookups.api import HISTORY_UNAVAILABLE_MESSAGE, REQUEST_TOO_LARGE_MESSAGE, 
 from lookups.clients import accepted_languages, choose_language, client_address
 from lookups.errors import DatabaseUnavailable, HistoryUnavailable, LookupFailed
 from lookups.forms import BatchForm
-from lookups.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
+from lookups.core.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
 from lookups.models import Channel
 from lookups.serializers import result_as_dict
 from lookups.throttling import PageThrottle

@@ -13,7 +13,7 @@ from lookups.errors import (
     DATABASE_MISSING_MESSAGE,
     INVALID_QUERY_MESSAGE,
 )
-from lookups.geoip import GEOLITE_ATTRIBUTION
+from lookups.core.geoip import GEOLITE_ATTRIBUTION
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
     BERLIN_IP,

@@ -21,7 +21,7 @@ from lookups.errors import (
     InvalidQuery,
 )
 from lookups.parsers import SURROGATE_MESSAGE, TOO_DEEP_MESSAGE
-from lookups.resolver import QUERY_MAX_LENGTH, Query, parse_query
+from lookups.core.resolver import QUERY_MAX_LENGTH, Query, parse_query
 from lookups.tests.geoip_data import LONDON_IP
 
 # Fixtures (the test database, the GeoIP file, the DNS server) hold across a test's examples.

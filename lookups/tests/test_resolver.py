@@ -10,7 +10,7 @@ from lookups.errors import (
     InvalidQuery,
     NameNotResolved,
 )
-from lookups.resolver import QUERY_MAX_LENGTH, Resolver, parse_nameserver, parse_query
+from lookups.core.resolver import QUERY_MAX_LENGTH, Resolver, parse_nameserver, parse_query
 from lookups.tests.dns_server import GARBAGE_NAME, SILENT_NAME
 from lookups.tests.geoip_data import BERLIN_IP, LONDON_IP
 

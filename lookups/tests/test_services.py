@@ -15,9 +15,9 @@ from lookups.errors import (
     InvalidQuery,
     NameNotResolved,
 )
-from lookups.geoip import GeoIPReader
+from lookups.core.geoip import GeoIPReader
 from lookups.models import Lookup
-from lookups.resolver import Resolver
+from lookups.core.resolver import Resolver
 from lookups.tests.geoip_data import (
     AT_SEA_IP,
     BERLIN_IP,

@@ -21,7 +21,7 @@ from lookups.errors import (
     NAME_NOT_RESOLVED_MESSAGE,
 )
 from lookups.forms import BATCH_EMPTY_MESSAGE, FILE_NOT_TEXT_MESSAGE, FILE_TOO_LARGE_MESSAGE
-from lookups.geoip import GEOLITE_ATTRIBUTION
+from lookups.core.geoip import GEOLITE_ATTRIBUTION
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
     AT_SEA_IP,

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
 from lookups.errors import DatabaseUnavailable
-from lookups.geoip import city_reader
+from lookups.core.geoip import city_reader
 
 TZ_WORLD_FIX = "python manage.py load_tz_world"
 GEOIP_FIX = (

@@ -57,11 +57,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from lookups import api, history, services
-from lookups.clients import client_address
+from lookups import history, services
 from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, LookupFailed
 from lookups.models import Channel
-from lookups.serializers import error_as_dict, result_as_dict
+from lookups.web import api
+from lookups.web.api_schema import error_as_dict, result_as_dict
+from lookups.web.request_meta import client_address
 
 
 class GeneralBatchView(api.BatchLookupView):

@@ -92,7 +92,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "lookups.middleware.ContentSecurityPolicyMiddleware",
+    "lookups.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,7 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "lookups.context_processors.data_source",
+                "lookups.web.context_processors.data_source",
             ],
         },
     },
@@ -251,7 +251,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework_xml.renderers.XMLRenderer",
         "rest_framework_yaml.renderers.YAMLRenderer",
-        "lookups.renderers.FlatCSVRenderer",
+        "lookups.web.renderers.FlatCSVRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -259,11 +259,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_THROTTLE_CLASSES": ["lookups.throttling.ClientAddressThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["lookups.web.throttling.ClientAddressThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_RATE", "600/minute") or None,
     },
-    "EXCEPTION_HANDLER": "lookups.api.exception_handler",
+    "EXCEPTION_HANDLER": "lookups.web.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "URL_FORMAT_OVERRIDE": "format",
 }
@@ -346,14 +346,14 @@ if DATABASE_LOCK_TIMEOUT > 0:
     DATABASES["default"]["OPTIONS"].setdefault("options", f"-c lock_timeout={_lock_timeout_ms}")
 
 # DRF's JSON parser, hardened against bodies nested too deeply and unpaired surrogates.
-REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["lookups.parsers.JSONParser"]
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["lookups.web.parsers.JSONParser"]
 # ...its format negotiation, which answered `?format=` (empty) and repeated formats as valid...
-REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] = "lookups.negotiation.StrictFormatNegotiation"
+REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] = "lookups.web.negotiation.StrictFormatNegotiation"
 # ...and its XML renderer, which refused queries holding control characters with a 500.
 # ...and its JSON renderer, with the same bytes written by orjson (a twentieth of the CPU).
 _OUR_RENDERERS = {
-    "rest_framework_xml.renderers.XMLRenderer": "lookups.renderers.XMLRenderer",
-    "rest_framework.renderers.JSONRenderer": "lookups.renderers.JSONRenderer",
+    "rest_framework_xml.renderers.XMLRenderer": "lookups.web.renderers.XMLRenderer",
+    "rest_framework.renderers.JSONRenderer": "lookups.web.renderers.JSONRenderer",
 }
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = [
     _OUR_RENDERERS.get(renderer, renderer) for renderer in REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"]
@@ -363,7 +363,7 @@ REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = [
 # address, that pair is locked out for ADMIN_LOGIN_COOLOFF_MINUTES (django-axes, kept in PostgreSQL
 # so every worker sees the same count).
 INSTALLED_APPS += ["axes"]
-MIDDLEWARE += ["lookups.middleware.AdminLoginLockoutMiddleware"]  # axes, for /admin/ only
+MIDDLEWARE += ["lookups.web.middleware.AdminLoginLockoutMiddleware"]  # axes, for /admin/ only
 # axes.W002 looks for its own middleware by name; ours is a subclass of it.
 SILENCED_SYSTEM_CHECKS += ["axes.W002"]
 AUTHENTICATION_BACKENDS = [
@@ -373,7 +373,7 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
-AXES_CLIENT_IP_CALLABLE = "lookups.clients.client_address"  # honours TRUSTED_PROXIES
+AXES_CLIENT_IP_CALLABLE = "lookups.web.request_meta.client_address"  # honours TRUSTED_PROXIES
 AXES_RESET_ON_SUCCESS = True
 # Not its version banner in every command's output; lockouts are still logged.
 LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}

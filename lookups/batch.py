@@ -24,6 +24,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from lookups import history, services
+from lookups.core.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
+from lookups.core.resolver import IPAddress, Query, parse_query
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
     ADDRESS_NOT_PUBLIC_MESSAGE,
@@ -33,13 +35,11 @@ from lookups.errors import (
     BatchTooLarge,
     LookupFailed,
 )
-from lookups.core.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
 from lookups.models import OUTCOME_OK, TimeZoneSource
-from lookups.core.resolver import IPAddress, Query, parse_query
-from lookups.serializers import error_as_dict, result_as_dict
+from lookups.web.api_schema import error_as_dict, result_as_dict
 from timezones.selectors import timezone_at
 
-# Chooses the answer's language from the languages the database has (lookups.api.request_language).
+# Chooses the answer's language from the languages the database has (lookups.web.api.request_language).
 LanguageChooser = Callable[[tuple[str, ...]], str]
 
 _MAXMIND = TimeZoneSource.MAXMIND.value

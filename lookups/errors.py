@@ -99,9 +99,9 @@ class HistoryUnavailable(LookupFailed):
     status = HTTPStatus.SERVICE_UNAVAILABLE
 
 
-# --- The web service's credentials (lookups.credentials) ---------------------------------------
+# --- The web service's credentials (lookups.web.credentials) ---------------------------------------
 # Not lookup failures: a request refused for its credentials is not a lookup, so it is not
-# recorded in the history. lookups.webservice maps both families to MaxMind's codes.
+# recorded in the history. lookups.web.webservice maps both families to MaxMind's codes.
 
 ACCOUNT_ID_REQUIRED_MESSAGE = (
     "Send your account ID and licence key with HTTP basic authentication (account ID as the user name)."

@@ -30,13 +30,13 @@ from django.http.request import split_domain_port, validate_host
 from django.test.signals import setting_changed
 
 from lookups import history, services
-from lookups.api import LookupView
 from lookups.batch import LeanLookup
-from lookups.clients import accepted_languages, choose_language, client_address
-from lookups.errors import LookupFailed
 from lookups.core.geoip import city_reader
-from lookups.models import Channel
 from lookups.core.resolver import parse_query
+from lookups.errors import LookupFailed
+from lookups.models import Channel
+from lookups.web.api import LookupView
+from lookups.web.request_meta import accepted_languages, choose_language, client_address
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +44,12 @@ PREFIX = "/api/v1/lookup/"
 # What an IP address literal is made of; brackets, zone IDs and names go to Django.
 _ADDRESS_CHARACTERS = frozenset("0123456789abcdefABCDEF:.")
 _LANGUAGE_ONLY = re.compile(r"lang=[A-Za-z0-9-]{0,35}")
-# The Accept headers DRF answers with JSON without parsing them (lookups.negotiation).
+# The Accept headers DRF answers with JSON without parsing them (lookups.web.negotiation).
 _PLAIN_ACCEPT = frozenset({"", "*/*", "application/json"})
 
 
 class _Request:
-    """What lookups.clients and DRF's throttle read from a request: its META and its user."""
+    """What lookups.web.request_meta and DRF's throttle read from a request: its META and its user."""
 
     __slots__ = ("META",)
 

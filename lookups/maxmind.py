@@ -54,8 +54,8 @@ import maxminddb
 from django.conf import settings
 from django.db import DatabaseError
 
-from lookups.durable import fsync_directory
 from lookups.core.geoip import ASN, CITY, KIND_NAMES, is_asn_database_type, is_city_database_type
+from lookups.durable import fsync_directory
 from lookups.models import UpdateRun
 
 logger = logging.getLogger(__name__)

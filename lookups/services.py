@@ -14,6 +14,16 @@ from typing import Any
 from django.conf import settings
 
 from lookups import history
+from lookups.core.geoip import DatabaseInfo, GeoIPReader, city_reader
+from lookups.core.geoip import asn_reader as default_asn_reader
+from lookups.core.resolver import (
+    IPAddress,
+    PrefetchedResolver,
+    Resolver,
+    default_resolver,
+    parse_query,
+    resolve_many,
+)
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
     ADDRESS_NOT_PUBLIC_MESSAGE,
@@ -27,17 +37,7 @@ from lookups.errors import (
     LookupFailed,
     TooManyNames,
 )
-from lookups.core.geoip import DatabaseInfo, GeoIPReader, city_reader
-from lookups.core.geoip import asn_reader as default_asn_reader
 from lookups.models import TimeZoneSource
-from lookups.core.resolver import (
-    IPAddress,
-    PrefetchedResolver,
-    Resolver,
-    default_resolver,
-    parse_query,
-    resolve_many,
-)
 from timezones.selectors import timezone_at
 
 logger = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from django.test import Client
 
-from lookups import selectors
+from lookups.admin import history_queries
+from lookups.admin.history_queries import HistoryQuerySet
 from lookups.models import Lookup, UpdateRun
-from lookups.selectors import HistoryQuerySet
 from lookups.tests.geoip_data import LONDON_IP
 from lookups.tests.history_data import NOW, ago, make_failed_lookup, make_lookup, make_user
 
@@ -119,7 +119,7 @@ def test_list_queries_do_not_grow_with_rows(viewer_client, django_assert_max_num
 
 
 def test_a_big_list_shows_an_estimate_not_a_full_count(viewer_client, monkeypatch):
-    monkeypatch.setattr(selectors, "EXACT_COUNT_UP_TO", 5)
+    monkeypatch.setattr(history_queries, "EXACT_COUNT_UP_TO", 5)
     Lookup.objects.bulk_create([Lookup(query=f"q{n}", channel="web") for n in range(12)])
     make_lookup(query="only-one-in-gb")
     response = viewer_client.get(LIST)
@@ -137,9 +137,9 @@ def test_a_big_list_shows_an_estimate_not_a_full_count(viewer_client, monkeypatc
 
 
 def test_the_paginator_counts_exactly_up_to_its_cap(monkeypatch):
-    monkeypatch.setattr(selectors, "EXACT_COUNT_UP_TO", 5)
+    monkeypatch.setattr(history_queries, "EXACT_COUNT_UP_TO", 5)
     Lookup.objects.bulk_create([Lookup(query=f"q{n}", channel="web") for n in range(5)])
-    paginator = selectors.EstimatedCountPaginator(Lookup.objects.order_by("-id"), 2)
+    paginator = history_queries.EstimatedCountPaginator(Lookup.objects.order_by("-id"), 2)
     assert paginator.count == 5
     assert not paginator.estimated
 

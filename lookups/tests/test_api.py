@@ -7,13 +7,13 @@ import pytest
 import yaml
 from django.core.cache import cache
 
+from lookups.core.geoip import GEOLITE_ATTRIBUTION
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
     BATCH_INVALID_MESSAGE,
     DATABASE_MISSING_MESSAGE,
     INVALID_QUERY_MESSAGE,
 )
-from lookups.core.geoip import GEOLITE_ATTRIBUTION
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
     BERLIN_IP,
@@ -306,7 +306,7 @@ def test_openapi_schema_and_docs(client):
 
 
 def test_the_schema_describes_real_bodies(client, city_database):
-    from lookups.serializers import LookupResultSerializer
+    from lookups.web.api_schema import LookupResultSerializer
 
     body = client.get(f"/api/v1/lookup/{LONDON_IP}").json()
     fields = LookupResultSerializer().fields

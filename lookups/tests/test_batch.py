@@ -10,7 +10,7 @@ import pytest
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.renderers import JSONRenderer
 
-from lookups import batch, history, renderers, services
+from lookups import batch, history, services
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
     AT_SEA_IP,
@@ -22,6 +22,7 @@ from lookups.tests.geoip_data import (
     build_asn_database,
     build_city_database,
 )
+from lookups.web import renderers
 
 pytestmark = pytest.mark.django_db
 

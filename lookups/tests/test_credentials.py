@@ -11,9 +11,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from lookups import credentials
 from lookups.errors import AccountIdUnknown, AuthorizationInvalid, OutOfQueries
 from lookups.models import ApiKey, ApiKeyUsage
+from lookups.web import credentials
 
 pytestmark = pytest.mark.django_db
 

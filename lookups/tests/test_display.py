@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from lookups import display
+from lookups.web import display
 
 
 @pytest.mark.parametrize(

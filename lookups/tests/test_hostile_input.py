@@ -14,15 +14,15 @@ from django.conf import settings as django_settings
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from lookups.core.resolver import QUERY_MAX_LENGTH, Query, parse_query
 from lookups.errors import (
     INVALID_QUERY_MESSAGE,
     IPV4_LEADING_ZERO_MESSAGE,
     QUERY_TOO_LONG_MESSAGE,
     InvalidQuery,
 )
-from lookups.parsers import SURROGATE_MESSAGE, TOO_DEEP_MESSAGE
-from lookups.core.resolver import QUERY_MAX_LENGTH, Query, parse_query
 from lookups.tests.geoip_data import LONDON_IP
+from lookups.web.parsers import SURROGATE_MESSAGE, TOO_DEEP_MESSAGE
 
 # Fixtures (the test database, the GeoIP file, the DNS server) hold across a test's examples.
 FIXTURES_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

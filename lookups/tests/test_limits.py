@@ -9,9 +9,9 @@ from http import HTTPStatus
 import pytest
 
 from conftest import live_environment, run_gunicorn
+from lookups.core.resolver import QUERY_MAX_LENGTH, Resolver, resolve_many
 from lookups.errors import QUERY_TOO_LONG_MESSAGE, TOO_MANY_NAMES_MESSAGE, DNSUnavailable
 from lookups.models import Lookup
-from lookups.core.resolver import QUERY_MAX_LENGTH, Resolver, resolve_many
 from lookups.tests.dns_server import SILENT_NAME
 from lookups.tests.geoip_data import LONDON_IP
 

@@ -16,7 +16,6 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
 from conftest import BASE_DIR, live_environment, run_gunicorn
-from lookups.api import THROTTLED_MESSAGE
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
     DATABASE_MISSING_MESSAGE,
@@ -33,6 +32,7 @@ from lookups.tests.geoip_data import (
     LONDON_IP,
     UNKNOWN_PUBLIC_IP,
 )
+from lookups.web.api import THROTTLED_MESSAGE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -3,6 +3,7 @@ import time
 
 import pytest
 
+from lookups.core.resolver import QUERY_MAX_LENGTH, Resolver, parse_nameserver, parse_query
 from lookups.errors import (
     INVALID_QUERY_MESSAGE,
     IPV4_LEADING_ZERO_MESSAGE,
@@ -10,7 +11,6 @@ from lookups.errors import (
     InvalidQuery,
     NameNotResolved,
 )
-from lookups.core.resolver import QUERY_MAX_LENGTH, Resolver, parse_nameserver, parse_query
 from lookups.tests.dns_server import GARBAGE_NAME, SILENT_NAME
 from lookups.tests.geoip_data import BERLIN_IP, LONDON_IP
 

@@ -3,6 +3,8 @@ import datetime as dt
 import pytest
 
 from lookups import services
+from lookups.core.geoip import GeoIPReader
+from lookups.core.resolver import Resolver
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
     ADDRESS_NOT_PUBLIC_MESSAGE,
@@ -15,9 +17,7 @@ from lookups.errors import (
     InvalidQuery,
     NameNotResolved,
 )
-from lookups.core.geoip import GeoIPReader
 from lookups.models import Lookup
-from lookups.core.resolver import Resolver
 from lookups.tests.geoip_data import (
     AT_SEA_IP,
     BERLIN_IP,

@@ -10,7 +10,7 @@ import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from lookups.api import THROTTLED_MESSAGE
+from lookups.core.geoip import GEOLITE_ATTRIBUTION
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
     ADDRESS_NOT_PUBLIC_MESSAGE,
@@ -20,8 +20,6 @@ from lookups.errors import (
     NAME_NOT_PUBLIC_MESSAGE,
     NAME_NOT_RESOLVED_MESSAGE,
 )
-from lookups.forms import BATCH_EMPTY_MESSAGE, FILE_NOT_TEXT_MESSAGE, FILE_TOO_LARGE_MESSAGE
-from lookups.core.geoip import GEOLITE_ATTRIBUTION
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
     AT_SEA_IP,
@@ -31,7 +29,9 @@ from lookups.tests.geoip_data import (
     LONDON_IP,
     UNKNOWN_PUBLIC_IP,
 )
-from lookups.views import OWN_ADDRESS_NOT_PUBLIC_MESSAGE
+from lookups.web.api import THROTTLED_MESSAGE
+from lookups.web.forms import BATCH_EMPTY_MESSAGE, FILE_NOT_TEXT_MESSAGE, FILE_TOO_LARGE_MESSAGE
+from lookups.web.pages import OWN_ADDRESS_NOT_PUBLIC_MESSAGE
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,6 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from lookups import credentials
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
     ADDRESSES_ONLY_MESSAGE,
@@ -30,7 +29,8 @@ from lookups.tests.geoip_data import (
     LONDON_IP,
     UNKNOWN_PUBLIC_IP,
 )
-from lookups.webservice import CONTENT_TYPES, ERROR_CONTENT_TYPE
+from lookups.web import credentials
+from lookups.web.webservice import CONTENT_TYPES, ERROR_CONTENT_TYPE
 
 pytestmark = pytest.mark.django_db
 

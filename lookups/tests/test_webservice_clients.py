@@ -27,7 +27,6 @@ from geoip2.errors import (
 )
 
 from conftest import BASE_DIR, live_environment, run_gunicorn
-from lookups import credentials
 from lookups.errors import (
     ACCOUNT_ID_UNKNOWN_MESSAGE,
     AUTHORIZATION_INVALID_MESSAGE,
@@ -42,6 +41,7 @@ from lookups.tests.geoip_data import (
     LONDON_IP,
     UNKNOWN_PUBLIC_IP,
 )
+from lookups.web import credentials
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,8 +4,8 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
-from lookups.errors import DatabaseUnavailable
 from lookups.core.geoip import city_reader
+from lookups.errors import DatabaseUnavailable
 
 TZ_WORLD_FIX = "python manage.py load_tz_world"
 GEOIP_FIX = (

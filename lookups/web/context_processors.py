@@ -1,7 +1,7 @@
 """Template context every page needs: the installed database and its required attribution."""
 
-from lookups.errors import DatabaseUnavailable
 from lookups.core.geoip import attribution_for, city_reader
+from lookups.errors import DatabaseUnavailable
 
 
 def data_source(request):

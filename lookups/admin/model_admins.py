@@ -1,7 +1,7 @@
 """The lookup history in the admin: read only, for staff, fast at millions of rows.
 
 Nobody edits an audit trail: no add, change or delete, here or anywhere (purging old rows is
-`manage.py purge_lookups`). Speed at volume comes from lookups.selectors: an estimated total, filter
+`manage.py purge_lookups`). Speed at volume comes from lookups.web.history_filters: an estimated total, filter
 choices from index skip scans, a cheap date drill-down, and sorting only by time.
 """
 
@@ -22,9 +22,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from leaflet import app_settings as leaflet_settings
 
-from lookups import credentials, dashboard, display
+from lookups.admin import dashboard
+from lookups.admin.history_queries import EstimatedCountPaginator, HistoryQuerySet, distinct_values
 from lookups.models import OUTCOME_OK, ApiKey, ApiKeyUsage, Lookup, TimeZoneSource, UpdateRun
-from lookups.selectors import EstimatedCountPaginator, HistoryQuerySet, distinct_values
+from lookups.web import credentials, display
 
 NO_VALUE = "none"  # the filter choice for rows without a country or time zone
 

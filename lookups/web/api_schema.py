@@ -10,8 +10,8 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from lookups.errors import LookupFailed
 from lookups.core.geoip import attribution_for
+from lookups.errors import LookupFailed
 from lookups.services import LookupResult, Place
 
 
@@ -160,7 +160,7 @@ class BatchOutputSerializer(serializers.Serializer):
     results = BatchItemSerializer(many=True)
 
 
-# --- The history API (lookups.selectors.history_row_as_dict builds the body) ----------------------
+# --- The history API (lookups.web.history_filters.history_row_as_dict builds the body) ----------------------
 
 
 class HistoryDatabaseSerializer(serializers.Serializer):

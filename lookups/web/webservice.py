@@ -16,8 +16,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from lookups import credentials, services
-from lookups.clients import client_address
+from lookups import services
 from lookups.errors import (
     ADDRESSES_ONLY_MESSAGE,
     PERMISSION_REQUIRED_MESSAGE,
@@ -28,6 +27,8 @@ from lookups.errors import (
 )
 from lookups.models import Channel
 from lookups.services import LookupResult
+from lookups.web import credentials
+from lookups.web.request_meta import client_address
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lookups.errors import LookupFailed
 from lookups.models import TimeZoneSource
-from lookups.serializers import result_as_dict
 from lookups.services import LookupResult
+from lookups.web.api_schema import result_as_dict
 
 # Above this accuracy radius (km) a position is a region, not a place: no pin on the map.
 PRECISE_RADIUS_KM = 200

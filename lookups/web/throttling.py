@@ -4,11 +4,11 @@ from django.conf import settings
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from lookups.clients import client_address
+from lookups.web.request_meta import client_address
 
 
 class ClientAddressThrottle(SimpleRateThrottle):
-    """Like DRF's AnonRateThrottle, keyed on the address lookups.clients trusts."""
+    """Like DRF's AnonRateThrottle, keyed on the address lookups.web.request_meta trusts."""
 
     scope = "anon"
 

@@ -17,11 +17,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lookups import batch, selectors, services
-from lookups.clients import accepted_languages, choose_language, client_address
+from lookups import batch, services
 from lookups.errors import BATCH_INVALID_MESSAGE, HISTORY_UNAVAILABLE_MESSAGE, InvalidBatch, LookupFailed
 from lookups.models import Channel
-from lookups.serializers import (
+from lookups.web import history_filters as selectors
+from lookups.web.api_schema import (
     BatchInputSerializer,
     BatchOutputSerializer,
     ErrorSerializer,
@@ -30,6 +30,7 @@ from lookups.serializers import (
     error_as_dict,
     result_as_dict,
 )
+from lookups.web.request_meta import accepted_languages, choose_language, client_address
 
 logger = logging.getLogger(__name__)
 

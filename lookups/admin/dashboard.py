@@ -15,8 +15,8 @@ from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
-from lookups.errors import DatabaseUnavailable
 from lookups.core.geoip import city_reader
+from lookups.errors import DatabaseUnavailable
 from lookups.models import OUTCOME_OK, Lookup, TimeZoneSource, UpdateRun
 
 DAYS = 30

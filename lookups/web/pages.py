@@ -21,15 +21,16 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from lookups import display, history, services
-from lookups.api import HISTORY_UNAVAILABLE_MESSAGE, REQUEST_TOO_LARGE_MESSAGE, THROTTLED_MESSAGE
-from lookups.clients import accepted_languages, choose_language, client_address
-from lookups.errors import DatabaseUnavailable, HistoryUnavailable, LookupFailed
-from lookups.forms import BatchForm
+from lookups import history, services
 from lookups.core.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
+from lookups.errors import DatabaseUnavailable, HistoryUnavailable, LookupFailed
 from lookups.models import Channel
-from lookups.serializers import result_as_dict
-from lookups.throttling import PageThrottle
+from lookups.web import display
+from lookups.web.api import HISTORY_UNAVAILABLE_MESSAGE, REQUEST_TOO_LARGE_MESSAGE, THROTTLED_MESSAGE
+from lookups.web.api_schema import result_as_dict
+from lookups.web.forms import BatchForm
+from lookups.web.request_meta import accepted_languages, choose_language, client_address
+from lookups.web.throttling import PageThrottle
 
 OWN_ADDRESS_NOT_PUBLIC_MESSAGE = (
     "Your address, {address}, is not a public address, so there is nothing to look up for it. "

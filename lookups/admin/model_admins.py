@@ -1,7 +1,7 @@
 """The lookup history in the admin: read only, for staff, fast at millions of rows.
 
 Nobody edits an audit trail: no add, change or delete, here or anywhere (purging old rows is
-`manage.py purge_lookups`). Speed at volume comes from lookups.web.history_filters: an estimated total, filter
+`manage.py purge_lookups`). Speed at volume comes from lookups.admin.history_queries: an estimated total, filter
 choices from index skip scans, a cheap date drill-down, and sorting only by time.
 """
 

@@ -263,14 +263,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_RATE", "600/minute") or None,
     },
-    "EXCEPTION_HANDLER": "lookups.web.api.exception_handler",
+    "EXCEPTION_HANDLER": "lookups.web.http_errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "URL_FORMAT_OVERRIDE": "format",
 }
-
-# GET /api/v1/lookup/<IP address> answered in front of Django, with the same response
-# (lookups.fastlane); off sends every request through Django.
-API_FAST_LANE = env_bool("API_FAST_LANE", True)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "easygeoip API",

@@ -28,7 +28,7 @@ from config.tests.containers import (
     service_environment,
 )
 from conftest import free_port, live_environment
-from lookups.web import pages as views
+from lookups.web import health as views
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow

@@ -1,8 +1,8 @@
 """The lookup history in the admin: read only, for staff, fast at millions of rows.
 
 Nobody edits an audit trail: no add, change or delete, here or anywhere (purging old rows is
-`manage.py purge_lookups`). Speed at volume comes from lookups.admin.history_queries: an estimated total, filter
-choices from index skip scans, a cheap date drill-down, and sorting only by time.
+`manage.py purge_lookups`). Speed at volume comes from lookups.admin.history_queries: an estimated
+total, filter choices from index skip scans, a cheap date drill-down, and sorting only by time.
 """
 
 import csv
@@ -25,7 +25,7 @@ from leaflet import app_settings as leaflet_settings
 from lookups.admin import dashboard
 from lookups.admin.history_queries import EstimatedCountPaginator, HistoryQuerySet, distinct_values
 from lookups.models import OUTCOME_OK, ApiKey, ApiKeyUsage, Lookup, TimeZoneSource, UpdateRun
-from lookups.web import credentials, display
+from lookups.web import batch_table, credentials
 
 NO_VALUE = "none"  # the filter choice for rows without a country or time zone
 
@@ -113,7 +113,7 @@ def _csv_cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return display.spreadsheet_safe(value)  # queries come from anyone
+        return batch_table.spreadsheet_safe(value)  # queries come from anyone
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 

@@ -1,5 +1,5 @@
-"""The API's lean batch path (lookups.batch) answers and records exactly what the general one
-(services.lookup_batch, then serializers.result_as_dict) does."""
+"""The batch API (lookups.core.pipeline.lookup_batch, lookups.web.api_body): every query answered
+in order, repeats looked up and recorded once, rows stored alike at once and written behind."""
 
 import datetime as dt
 import json
@@ -10,7 +10,7 @@ import pytest
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.renderers import JSONRenderer
 
-from lookups import batch, history, services
+from lookups import history
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
     AT_SEA_IP,
@@ -54,6 +54,24 @@ MIXED = [
     "line\u2028separator",
 ]
 
+UNITED_KINGDOM = {"en": "United Kingdom", "de": "Vereinigtes Königreich", "ja": "イギリス"}
+# MIXED's answers, in order.
+EXPECTED_OUTCOMES = [
+    *["ok"] * 5,
+    "address_not_found",
+    *["address_not_public"] * 2,
+    *["ok"] * 2,
+    "address_not_public",
+    *["ok"] * 2,
+    "name_not_resolved",
+    "address_not_public",
+    "address_not_found",
+    *["invalid_query"] * 4,
+    *["ok"] * 2,
+    "address_not_public",
+    *["invalid_query"] * 2,
+]
+
 # Columns that differ between any two writes of the same lookup.
 _VOLATILE = {"id", "created_at", "uid"}
 
@@ -63,72 +81,75 @@ def stored_rows() -> list[dict]:
     return [{key: value for key, value in row.items() if key not in _VOLATILE} for row in rows]
 
 
-def both_paths(queries: list[str], language: str = "en") -> tuple[tuple, tuple]:
-    """(bodies as JSON, history rows) of the general path, then of the lean one."""
-    answers = []
-    for lean in (False, True):
-        Lookup.objects.all().delete()
-        if lean:
-            bodies = batch.lookup_batch_bodies(
-                queries, channel="batch", requester="203.0.113.9", choose_language=lambda _: language
-            )
-        else:
-            general = services.lookup_batch(queries, channel="batch", requester="203.0.113.9")
-            bodies = batch.general_bodies(queries, general, lambda _: language)
-        answers.append((JSONRenderer().render({"results": bodies}), stored_rows()))
-    return answers[0], answers[1]
+def post_batch(client, queries: list[str], query_string: str = "") -> list[dict]:
+    response = client.post(
+        f"/api/v1/lookup/batch{query_string}",
+        data=json.dumps({"queries": queries}),
+        content_type="application/json",
+        REMOTE_ADDR="203.0.113.9",
+    )
+    assert response.status_code == 200, response.content[:300]
+    return response.json()["results"]
 
 
 @pytest.mark.parametrize("language", ["en", "de", "ja"])
-def test_lean_and_general_paths_answer_and_record_the_same(city_database, language):
-    general, lean = both_paths(MIXED, language)
-    assert lean[0] == general[0]
-    assert lean[1] == general[1]
-    results = json.loads(lean[0])["results"]
+def test_each_query_answered_in_order_repeats_once(client, city_database, language):
+    results = post_batch(client, MIXED, f"?lang={language}")
+    outcomes = [result["error"]["code"] if "error" in result else "ok" for result in results]
+    assert outcomes == EXPECTED_OUTCOMES
+    for query, result in zip(MIXED, results, strict=True):
+        if "error" in result:
+            assert result["query"] == query  # an error echoes the query as sent
+        else:
+            assert result["language"] == language
+    assert (
+        results[0]["country"]["name"]
+        == {"en": "United Kingdom", "de": "Vereinigtes Königreich", "ja": "イギリス"}[language]
+    )
+    assert results[8]["ip_address"] == LONDON_IP  # IPv4-mapped: looked up as the IPv4 address
     # Repeats answer as the first: its query, spaces trimmed (an error echoes the query as sent).
     assert [result["query"] for result in results[-5:-2]] == [LONDON_IP, "london.example.com", "10.0.0.1"]
+    assert results[-5] == results[0]
     assert results[2]["location"]["time_zone_source"] == "tz_world"
-    assert len(lean[1]) == len(MIXED) - 3  # repeats are recorded once
+    assert len(stored_rows()) == len(MIXED) - 3  # repeats are recorded once
 
 
-def test_the_same_with_an_asn_database_and_an_ipv4_only_city_database(geoip_dir):
+def test_a_batch_entry_is_the_single_lookup_s_body(client, city_database):
+    results = post_batch(client, [LONDON_IP, BERLIN_IP, LINKOPING_IP, "london.example.com"])
+    for result in results:
+        single = client.get(f"/api/v1/lookup/{result['query']}").json()
+        assert result == single
+
+
+def test_with_an_asn_database_and_an_ipv4_only_city_database(client, geoip_dir):
     build_city_database(geoip_dir / "GeoLite2-City.mmdb", ip_version=4)
     build_asn_database(geoip_dir / "GeoLite2-ASN.mmdb")
-    general, lean = both_paths(MIXED)
-    assert lean == general
-    assert json.loads(lean[0])["results"][0]["traits"]["autonomous_system_number"] == 20712
+    results = post_batch(client, MIXED)
+    assert results[0]["traits"]["autonomous_system_number"] == 20712
+    assert results[1]["error"]["code"] == "address_not_found"  # IPv6, in an IPv4 database
 
 
-def test_the_same_without_a_database(geoip_dir):
-    general, lean = both_paths(MIXED)
-    assert lean == general
-    assert json.loads(lean[0])["results"][0]["error"]["code"] == "database_unavailable"
+def test_without_a_database_every_entry_says_so(client, geoip_dir):
+    results = post_batch(client, MIXED)
+    assert {result["error"]["code"] for result in results} == {"database_unavailable"}
+    assert len(stored_rows()) == len(MIXED) - 3
 
 
-def test_the_api_answers_with_the_lean_path(client, city_database):
-    response = client.post(
-        "/api/v1/lookup/batch?lang=de", data=json.dumps({"queries": MIXED}), content_type="application/json"
-    )
-    general, _ = both_paths(MIXED, "de")
-    assert response.content == general[0]
-
-
-def test_rows_written_behind_are_stored_as_written_at_once(city_database, settings, tmp_path):
-    """Write-behind (production's way): the lean path's rows, spooled then replayed, are what
-    the general path INSERTs at once."""
-    general, _ = both_paths(MIXED)
+def test_rows_written_behind_are_stored_as_written_at_once(client, city_database, settings, tmp_path):
+    """Write-behind (production's way): a batch's rows, spooled then replayed, are what the
+    synchronous INSERT stores."""
+    bodies = post_batch(client, MIXED)
+    at_once = stored_rows()
     Lookup.objects.all().delete()
     settings.HISTORY_SPOOL_DIR = tmp_path / "spool"
     settings.HISTORY_FLUSH_INTERVAL = 3600  # this process's flusher sleeps: replayed by hand
-    bodies = batch.lookup_batch_bodies(
-        MIXED, channel="batch", requester="203.0.113.9", choose_language=lambda _: "en"
-    )
+    assert post_batch(client, MIXED) == bodies
     assert Lookup.objects.count() == 0
     lines = b"".join(path.read_bytes() for path in settings.HISTORY_SPOOL_DIR.glob("*.jsonl")).splitlines()
     # Every line goes to PostgreSQL as it is (the replay's fast way).
     assert all(history._sendable_as_spooled(orjson.loads(line), line) for line in lines)
     assert history.replay().rows == len(MIXED) - 3
-    assert (JSONRenderer().render({"results": bodies}), stored_rows()) == general
+    assert stored_rows() == at_once
 
 
 def test_history_rows_read_back_as_written(city_database):

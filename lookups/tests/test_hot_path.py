@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from lookups import services
+from lookups.core import pipeline
 from lookups.tests.geoip_data import BERLIN_IP, COUNTRY_ONLY_IP, LINKOPING_IP, LONDON_IP
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ def test_no_lookup_opens_a_file(city_database, client):
     try:
         for address in [LONDON_IP, BERLIN_IP, COUNTRY_ONLY_IP, LINKOPING_IP] * 5:
             assert client.get(f"/api/v1/lookup/{address}").status_code == 200
-        services.lookup_batch([LONDON_IP, BERLIN_IP], channel="batch")
+        pipeline.lookup_batch([LONDON_IP, BERLIN_IP], channel="batch")
     finally:
         _watching["on"] = False
     assert _watching["opened"] == []

@@ -22,6 +22,7 @@ from lookups.errors import (
     INVALID_QUERY_MESSAGE,
     NAME_NOT_PUBLIC_MESSAGE,
     NAME_NOT_RESOLVED_MESSAGE,
+    THROTTLED_MESSAGE,
 )
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
@@ -32,7 +33,6 @@ from lookups.tests.geoip_data import (
     LONDON_IP,
     UNKNOWN_PUBLIC_IP,
 )
-from lookups.web.api import THROTTLED_MESSAGE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

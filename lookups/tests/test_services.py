@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from lookups import services
+from lookups.core import pipeline
 from lookups.core.geoip import GeoIPReader
 from lookups.core.resolver import Resolver
 from lookups.errors import (
@@ -15,6 +15,7 @@ from lookups.errors import (
     BatchTooLarge,
     DatabaseUnavailable,
     InvalidQuery,
+    LookupFailed,
     NameNotResolved,
 )
 from lookups.models import Lookup
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_geolocate_an_ipv4_address(city_database):
-    result = services.geolocate(LONDON_IP)
+    result = pipeline.geolocate(LONDON_IP)
     assert result.ip_address == LONDON_IP
     assert result.addresses == (LONDON_IP,)
     assert result.network == "81.2.69.0/24"
@@ -47,29 +48,29 @@ def test_geolocate_an_ipv4_address(city_database):
 
 
 def test_geolocate_an_ipv6_address(city_database):
-    result = services.geolocate("2A02:EC80:0:0:0:0:0:1")
+    result = pipeline.geolocate("2A02:EC80:0:0:0:0:0:1")
     assert result.ip_address == BERLIN_IP
     assert result.network == "2a02:ec80::/29"
     assert result.country.code == "DE"
 
 
 def test_time_zone_comes_from_tz_world_when_the_record_has_none(city_database):
-    result = services.geolocate(LINKOPING_IP)
+    result = pipeline.geolocate(LINKOPING_IP)
     assert (result.time_zone, result.time_zone_source) == ("Europe/Stockholm", "tz_world")
     assert result.record["location"]["time_zone"] == "Europe/Stockholm"
 
 
 def test_no_time_zone_at_sea_or_without_coordinates(city_database):
-    at_sea = services.geolocate(AT_SEA_IP)
+    at_sea = pipeline.geolocate(AT_SEA_IP)
     assert (at_sea.time_zone, at_sea.time_zone_source) == (None, None)
-    country_only = services.geolocate(COUNTRY_ONLY_IP)
+    country_only = pipeline.geolocate(COUNTRY_ONLY_IP)
     assert country_only.latitude is None
     assert (country_only.time_zone, country_only.time_zone_source) == (None, None)
     assert country_only.city is None
 
 
 def test_a_name_reports_every_address_and_geolocates_the_first(city_database):
-    result = services.geolocate("dual.example.com.")
+    result = pipeline.geolocate("dual.example.com.")
     assert result.query == "dual.example.com."
     assert result.name == "dual.example.com"
     assert result.addresses == (LONDON_IP, BERLIN_IP)
@@ -77,20 +78,20 @@ def test_a_name_reports_every_address_and_geolocates_the_first(city_database):
 
 
 def test_an_internationalised_name_resolves(city_database):
-    result = services.geolocate("Bücher.example")
+    result = pipeline.geolocate("Bücher.example")
     assert result.name == "xn--bcher-kva.example"
     assert result.ip_address == BERLIN_IP
 
 
 def test_private_addresses_of_a_name_are_skipped_and_never_reported(city_database):
-    result = services.geolocate("mixed.example.com")
+    result = pipeline.geolocate("mixed.example.com")
     assert result.addresses == (LONDON_IP,)
     assert result.ip_address == LONDON_IP
 
 
 def test_a_name_with_only_internal_addresses_reveals_nothing(city_database):
     with pytest.raises(AddressNotPublic) as error:
-        services.geolocate("internal.example.com")
+        pipeline.geolocate("internal.example.com")
     assert error.value.message == NAME_NOT_PUBLIC_MESSAGE.format(name="internal.example.com")
     assert "10.1.2.3" not in error.value.message
 
@@ -127,44 +128,44 @@ def test_a_name_with_only_internal_addresses_reveals_nothing(city_database):
 )
 def test_non_public_addresses_are_not_looked_up(city_database, address):
     with pytest.raises(AddressNotPublic) as error:
-        services.geolocate(address)
+        pipeline.geolocate(address)
     assert error.value.code == "address_not_public"
 
 
 def test_unknown_address(city_database):
     with pytest.raises(AddressNotFound) as error:
-        services.geolocate(UNKNOWN_PUBLIC_IP)
+        pipeline.geolocate(UNKNOWN_PUBLIC_IP)
     assert error.value.message == ADDRESS_NOT_FOUND_MESSAGE.format(address=UNKNOWN_PUBLIC_IP)
 
 
 def test_name_that_does_not_resolve(city_database):
     with pytest.raises(NameNotResolved):
-        services.geolocate("nope.example.com")
+        pipeline.geolocate("nope.example.com")
 
 
 def test_missing_database_is_a_clear_error(geoip_dir):
     with pytest.raises(DatabaseUnavailable) as error:
-        services.geolocate(LONDON_IP)
+        pipeline.geolocate(LONDON_IP)
     assert error.value.message == DATABASE_MISSING_MESSAGE
 
 
 def test_a_database_of_the_wrong_kind_is_refused(geoip_dir):
     build_city_database(geoip_dir / "GeoLite2-City.mmdb", edition="GeoLite2-ASN")
     with pytest.raises(DatabaseUnavailable, match="GeoLite2-ASN database"):
-        services.geolocate(LONDON_IP)
+        pipeline.geolocate(LONDON_IP)
 
 
 def test_a_corrupt_file_is_refused(geoip_dir):
     (geoip_dir / "GeoLite2-City.mmdb").write_bytes(b"not a database" * 100)
     with pytest.raises(DatabaseUnavailable, match="not a MaxMind DB file"):
-        services.geolocate(LONDON_IP)
+        pipeline.geolocate(LONDON_IP)
 
 
 def test_collaborators_can_be_injected(geoip_dir, dns_server, tmp_path):
     other = build_city_database(tmp_path / "other.mmdb", edition="DBIP-City-Lite")
     reader = GeoIPReader(other)
     resolver = Resolver(nameservers=[dns_server.address], timeout=1)
-    result = services.geolocate("london.example.com", resolver=resolver, reader=reader)
+    result = pipeline.geolocate("london.example.com", resolver=resolver, reader=reader)
     assert result.database.edition == "DBIP-City-Lite"
     assert result.country.code == "GB"
 
@@ -185,16 +186,16 @@ def test_the_reader_picks_up_a_replaced_file(geoip_dir):
 
 def test_an_ipv4_only_database_answers_ipv6_as_unknown(geoip_dir):
     build_city_database(geoip_dir / "GeoLite2-City.mmdb", ip_version=4)
-    assert services.geolocate(LONDON_IP).country.code == "GB"
+    assert pipeline.geolocate(LONDON_IP).country.code == "GB"
     with pytest.raises(AddressNotFound):
-        services.geolocate(BERLIN_IP)
+        pipeline.geolocate(BERLIN_IP)
 
 
 # --- History ---------------------------------------------------------------------------------
 
 
 def test_a_lookup_is_recorded_with_its_result(city_database):
-    services.lookup("dual.example.com", channel="api", requester="203.0.113.77")
+    pipeline.lookup("dual.example.com", channel="api", requester="203.0.113.77")
     row = Lookup.objects.get()
     assert row.query == "dual.example.com"
     assert row.channel == "api"
@@ -222,8 +223,8 @@ def test_a_lookup_is_recorded_with_its_result(city_database):
     ],
 )
 def test_a_failed_lookup_is_recorded_with_its_error(city_database, query, code):
-    with pytest.raises(services.LookupFailed):
-        services.lookup(query, channel="web", requester="2001:db8:1234:5678::1")
+    with pytest.raises(LookupFailed):
+        pipeline.lookup(query, channel="web", requester="2001:db8:1234:5678::1")
     row = Lookup.objects.get()
     assert (row.query, row.outcome, row.channel) == (query, code, "web")
     assert row.ip_address is None
@@ -232,7 +233,7 @@ def test_a_failed_lookup_is_recorded_with_its_error(city_database, query, code):
 
 def test_a_lookup_without_a_database_is_recorded(geoip_dir):
     with pytest.raises(DatabaseUnavailable):
-        services.lookup(LONDON_IP, channel="api")
+        pipeline.lookup(LONDON_IP, channel="api")
     assert Lookup.objects.get().outcome == "database_unavailable"
 
 
@@ -248,7 +249,7 @@ def test_a_lookup_without_a_database_is_recorded(geoip_dir):
 )
 def test_requester_address_privacy(city_database, settings, mode, address, stored):
     settings.LOOKUP_REQUESTER_ADDRESS = mode
-    services.lookup(LONDON_IP, channel="api", requester=address)
+    pipeline.lookup(LONDON_IP, channel="api", requester=address)
     assert Lookup.objects.get().requester == stored
 
 
@@ -256,7 +257,7 @@ def test_batch_answers_in_order_and_looks_repeats_up_once(city_database, django_
     queries = [LONDON_IP, "nope.example.com", BERLIN_IP, f" {LONDON_IP} ", "10.0.0.1"]
     # Savepoint-free: one INSERT for the history, plus nothing per query but tz_world (none here).
     with django_assert_num_queries(1):
-        answers = services.lookup_batch(queries, channel="batch")
+        answers = pipeline.lookup_batch(queries, channel="batch")
     assert [getattr(a, "ip_address", None) for a in answers] == [LONDON_IP, None, BERLIN_IP, LONDON_IP, None]
     assert isinstance(answers[1], NameNotResolved)
     assert isinstance(answers[4], AddressNotPublic)
@@ -273,11 +274,11 @@ def test_batch_answers_in_order_and_looks_repeats_up_once(city_database, django_
 def test_batch_size_is_limited(city_database, settings):
     settings.LOOKUP_BATCH_MAX = 3
     with pytest.raises(BatchTooLarge, match="at most 3 queries; this one has 4"):
-        services.lookup_batch(["8.8.8.8"] * 4, channel="batch")
+        pipeline.lookup_batch(["8.8.8.8"] * 4, channel="batch")
     assert Lookup.objects.count() == 0
 
 
 def test_invalid_query_message(city_database):
     with pytest.raises(InvalidQuery):
-        services.geolocate("exa mple")
+        pipeline.geolocate("exa mple")
     assert ADDRESS_NOT_PUBLIC_MESSAGE.format(subject="x")

@@ -19,6 +19,7 @@ from lookups.errors import (
     INVALID_QUERY_MESSAGE,
     NAME_NOT_PUBLIC_MESSAGE,
     NAME_NOT_RESOLVED_MESSAGE,
+    THROTTLED_MESSAGE,
 )
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
@@ -29,7 +30,6 @@ from lookups.tests.geoip_data import (
     LONDON_IP,
     UNKNOWN_PUBLIC_IP,
 )
-from lookups.web.api import THROTTLED_MESSAGE
 from lookups.web.forms import BATCH_EMPTY_MESSAGE, FILE_NOT_TEXT_MESSAGE, FILE_TOO_LARGE_MESSAGE
 from lookups.web.pages import OWN_ADDRESS_NOT_PUBLIC_MESSAGE
 

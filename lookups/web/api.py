@@ -1,12 +1,7 @@
-"""The JSON API: thin DRF views over lookups.services, and the one exception handler."""
+"""The JSON API's DRF views: the batch lookup and the history, plus the OpenAPI declaration of the
+single lookups, which are plain Django views (lookups.web.api_lookup) for speed."""
 
-import logging
-from http import HTTPStatus
-
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError
-from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
@@ -17,25 +12,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lookups import batch, services
-from lookups.errors import BATCH_INVALID_MESSAGE, HISTORY_UNAVAILABLE_MESSAGE, InvalidBatch, LookupFailed
+from lookups.core import pipeline
+from lookups.core.answer import LookupResult
+from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, InvalidCursor
 from lookups.models import Channel
-from lookups.web import history_filters as selectors
+from lookups.web import history_filters
+from lookups.web.api_body import batch_item
 from lookups.web.api_schema import (
     BatchInputSerializer,
     BatchOutputSerializer,
     ErrorSerializer,
     HistoryPageSerializer,
     LookupResultSerializer,
-    error_as_dict,
-    result_as_dict,
 )
-from lookups.web.request_meta import accepted_languages, choose_language, client_address
-
-logger = logging.getLogger(__name__)
-
-REQUEST_TOO_LARGE_MESSAGE = "The request body is too large."
-THROTTLED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
+from lookups.web.request_meta import client_address, request_language
 
 _ERROR_RESPONSES = {status: ErrorSerializer for status in (400, 404, 405, 413, 429, 503)}
 _QUERY_PARAMETER = OpenApiParameter(
@@ -59,62 +49,10 @@ _LANGUAGE_PARAMETER = OpenApiParameter(
 )
 
 
-def localised_response(data: dict) -> Response:
-    """A lookup's answer: its place names follow Accept-Language, so caches must key on it too."""
-    response = Response(data)
-    patch_vary_headers(response, ["Accept-Language"])
-    return response
+class LookupDocumentation(APIView):
+    """Geolocate one IP address or domain name.
 
-
-def request_language(request: Request, available: tuple[str, ...]) -> str:
-    explicit = request.query_params.get("lang")
-    requested = [explicit] if explicit else accepted_languages(request.headers.get("Accept-Language", ""))
-    return choose_language(requested, available)
-
-
-def error_response(code: str, message: str, status: int, headers: dict | None = None) -> Response:
-    return Response({"error": {"code": code, "message": message}}, status=status, headers=headers)
-
-
-def exception_handler(exc: Exception, context) -> Response | None:
-    """Every error the API returns has one shape: {"error": {"code": ..., "message": ...}}."""
-    if isinstance(exc, LookupFailed):
-        return Response(error_as_dict(exc), status=exc.status)
-    if isinstance(exc, RequestDataTooBig):
-        return error_response(
-            "request_too_large", REQUEST_TOO_LARGE_MESSAGE, HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-        )
-    if isinstance(exc, DatabaseError):
-        logger.error("Database error while answering %s: %s", context["request"].path, exc)
-        return error_response(
-            "history_unavailable", HISTORY_UNAVAILABLE_MESSAGE, HTTPStatus.SERVICE_UNAVAILABLE
-        )
-    if isinstance(exc, drf_exceptions.Throttled):
-        seconds = max(1, int(exc.wait or 1))
-        return error_response(
-            "throttled",
-            THROTTLED_MESSAGE.format(seconds=seconds),
-            HTTPStatus.TOO_MANY_REQUESTS,
-            headers={"Retry-After": str(seconds)},
-        )
-    if isinstance(exc, drf_exceptions.APIException):
-        detail = exc.detail
-        message = "Invalid request." if isinstance(detail, dict | list) else str(detail)
-        headers = {}
-        if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
-            authenticate_header = context["view"].get_authenticate_header(context["request"])
-            if authenticate_header:
-                headers["WWW-Authenticate"] = authenticate_header
-        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid_request"
-        return error_response(code, message, exc.status_code, headers=headers)
-    return None
-
-
-class LookupView(APIView):
-    """Geolocate one IP address or domain name."""
-
-    # Public: nobody signs in to look up an address (and the rate limit is per address).
-    authentication_classes = ()
+    For the schema only: lookups.web.api_lookup.lookup answers, as a plain Django view."""
 
     @extend_schema(
         operation_id="lookup",
@@ -122,16 +60,13 @@ class LookupView(APIView):
         responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
     )
     def get(self, request: Request, query: str) -> Response:
-        result = services.lookup(query, channel=Channel.API, requester=client_address(request))
-        language = request_language(request, result.database.languages)
-        return localised_response(result_as_dict(result, language=language))
+        raise NotImplementedError  # never routed
 
 
-class OwnAddressLookupView(APIView):
-    """Geolocate the caller's own address."""
+class OwnAddressLookupDocumentation(APIView):
+    """Geolocate the caller's own address.
 
-    # Public: nobody signs in to look up an address (and the rate limit is per address).
-    authentication_classes = ()
+    For the schema only: lookups.web.api_lookup.own_address answers, as a plain Django view."""
 
     @extend_schema(
         operation_id="lookup_own_address",
@@ -139,10 +74,7 @@ class OwnAddressLookupView(APIView):
         responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
     )
     def get(self, request: Request) -> Response:
-        address = client_address(request) or ""
-        result = services.lookup(address, channel=Channel.API, requester=address)
-        language = request_language(request, result.database.languages)
-        return localised_response(result_as_dict(result, language=language))
+        raise NotImplementedError  # never routed
 
 
 class BatchLookupView(APIView):
@@ -162,12 +94,13 @@ class BatchLookupView(APIView):
         queries = data.get("queries") if isinstance(data, dict) else None
         if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
             raise InvalidBatch(BATCH_INVALID_MESSAGE)
-        results = batch.lookup_batch_bodies(
-            queries,
-            channel=Channel.BATCH,
-            requester=client_address(request),
-            choose_language=lambda available: request_language(request, available),
-        )
+        answers = pipeline.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
+        languages = next((a.database.languages for a in answers if isinstance(a, LookupResult)), ())
+        language = request_language(request, languages)
+        results = [
+            batch_item(query, answer, language=language)
+            for query, answer in zip(queries, answers, strict=True)
+        ]
         return Response({"results": results})
 
 
@@ -186,21 +119,21 @@ class HistoryPagination(CursorPagination):
     """Newest first. A cursor marks a place in time: no COUNT, no OFFSET deep into the table."""
 
     ordering = ("-created_at", "-id")
-    page_size = selectors.DEFAULT_PAGE_SIZE
+    page_size = history_filters.DEFAULT_PAGE_SIZE
     page_size_query_param = "page_size"
-    max_page_size = selectors.MAX_PAGE_SIZE
+    max_page_size = history_filters.MAX_PAGE_SIZE
 
     def decode_cursor(self, request):
         try:
             return super().decode_cursor(request)
         except drf_exceptions.NotFound:
-            raise selectors.InvalidCursor(selectors.CURSOR_MESSAGE) from None
+            raise InvalidCursor(history_filters.CURSOR_MESSAGE) from None
 
     def paginate_queryset(self, queryset, request, view=None):
         try:
             return super().paginate_queryset(queryset, request, view=view)
         except DjangoValidationError:  # a well-formed cursor whose position is not a time
-            raise selectors.InvalidCursor(selectors.CURSOR_MESSAGE) from None
+            raise InvalidCursor(history_filters.CURSOR_MESSAGE) from None
 
 
 _HISTORY_PARAMETERS = [
@@ -215,7 +148,7 @@ _HISTORY_PARAMETERS = [
     OpenApiParameter(
         "page_size",
         OpenApiTypes.INT,
-        description=f"1 to {selectors.MAX_PAGE_SIZE}; {selectors.DEFAULT_PAGE_SIZE}.",
+        description=f"1 to {history_filters.MAX_PAGE_SIZE}; {history_filters.DEFAULT_PAGE_SIZE}.",
     ),
     OpenApiParameter("cursor", OpenApiTypes.STR, description="From the next or previous link."),
 ]
@@ -238,8 +171,8 @@ class HistoryView(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        filters = selectors.parse_filters(request.query_params)
-        selectors.parse_page_size(request.query_params.get("page_size"))
+        filters = history_filters.parse_filters(request.query_params)
+        history_filters.parse_page_size(request.query_params.get("page_size"))
         paginator = HistoryPagination()
-        page = paginator.paginate_queryset(selectors.filter_history(filters), request, view=self)
-        return paginator.get_paginated_response([selectors.history_row_as_dict(row) for row in page])
+        page = paginator.paginate_queryset(history_filters.filter_history(filters), request, view=self)
+        return paginator.get_paginated_response([history_filters.history_row_as_dict(row) for row in page])

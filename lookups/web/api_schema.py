@@ -1,66 +1,12 @@
-"""The public shape of a lookup: plain functions that build it, DRF serializers that document it.
+"""The API's shapes for the OpenAPI schema: DRF serializers that document them, never build them.
 
-Building the body is a plain function (a DRF serializer per field costs more than the
-lookup itself); the serializers below describe the same shape for the OpenAPI schema and are
-checked against real bodies in the tests.
+lookups.web.api_body builds a lookup's body (a serializer per field costs more than the lookup
+itself); the serializers below describe the same shape and are checked against real bodies in the
+tests.
 """
-
-from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
-
-from lookups.core.geoip import attribution_for
-from lookups.errors import LookupFailed
-from lookups.services import LookupResult, Place
-
-
-def _named(place: Place | None, language: str, code_key: str | None) -> dict[str, Any] | None:
-    if place is None:
-        return None
-    body: dict[str, Any] = {"name": place.name(language)}
-    if code_key:
-        body = {code_key: place.code, **body}
-    return body
-
-
-def result_as_dict(result: LookupResult, *, language: str = "en") -> dict[str, Any]:
-    """The API body of a successful lookup. Absent data is None, never a missing key."""
-    return {
-        "query": result.query,
-        "name": result.name,
-        "ip_address": result.ip_address,
-        "addresses": list(result.addresses),
-        "network": result.network,
-        "continent": _named(result.continent, language, "code"),
-        "country": _named(result.country, language, "iso_code"),
-        "registered_country": _named(result.registered_country, language, "iso_code"),
-        "subdivisions": [_named(place, language, "iso_code") for place in result.subdivisions],
-        "city": _named(result.city, language, None),
-        "postal": {"code": result.postal_code},
-        "location": {
-            "latitude": result.latitude,
-            "longitude": result.longitude,
-            "accuracy_radius": result.accuracy_radius,
-            "time_zone": result.time_zone,
-            "time_zone_source": result.time_zone_source,
-        },
-        "traits": {
-            "autonomous_system_number": result.autonomous_system_number,
-            "autonomous_system_organization": result.autonomous_system_organization,
-        },
-        "database": {
-            "edition": result.database.edition,
-            "build_date": result.database.build_date.isoformat(),
-            "attribution": attribution_for(result.database.edition),
-        },
-        "language": language,
-    }
-
-
-def error_as_dict(error: LookupFailed) -> dict[str, Any]:
-    return {"error": {"code": error.code, "message": error.message}}
-
 
 # --- Documentation of the shapes (OpenAPI) ------------------------------------------------------
 

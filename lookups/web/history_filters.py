@@ -5,13 +5,12 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http import HTTPStatus
 
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from lookups.errors import LookupFailed
+from lookups.errors import InvalidHistoryFilter
 from lookups.models import Channel, Lookup
 
 # --- History API filters ------------------------------------------------------------------------
@@ -36,16 +35,6 @@ OUTCOME_MESSAGE = "outcome must be ok or an error code such as address_not_found
 QUERY_MESSAGE = "query must be between 1 and 255 characters."
 PAGE_SIZE_MESSAGE = f"page_size must be a whole number from 1 to {MAX_PAGE_SIZE}, not {{value!r}}."
 CURSOR_MESSAGE = "The cursor is not valid: follow the next and previous links as they are given."
-
-
-class InvalidHistoryFilter(LookupFailed):
-    code = "invalid_filter"
-    status = HTTPStatus.BAD_REQUEST
-
-
-class InvalidCursor(LookupFailed):
-    code = "invalid_cursor"
-    status = HTTPStatus.BAD_REQUEST
 
 
 @dataclass(frozen=True)

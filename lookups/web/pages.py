@@ -1,106 +1,50 @@
-"""HTML pages: the lookup page, the batch page, and the health check.
+"""HTML pages: the lookup page and the batch page.
 
 Every lookup error becomes a readable message in the page, sent with the status the API would
-use (lookup_outcome is the one place that maps errors for the pages). With `?partial=1` a
+use (lookups.web.http_errors.page_error maps them). With `?partial=1` a
 lookup answers only the result's HTML, which the page's script swaps in without a reload.
 """
 
 import ipaddress
-import math
-import os
 from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
-from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from lookups import history, services
-from lookups.core.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
-from lookups.errors import DatabaseUnavailable, HistoryUnavailable, LookupFailed
+from lookups.core import pipeline
+from lookups.core.answer import LookupResult
+from lookups.core.geoip import city_reader
+from lookups.errors import LookupFailed, Throttled
 from lookups.models import Channel
-from lookups.web import display
-from lookups.web.api import HISTORY_UNAVAILABLE_MESSAGE, REQUEST_TOO_LARGE_MESSAGE, THROTTLED_MESSAGE
-from lookups.web.api_schema import result_as_dict
+from lookups.web import batch_table
 from lookups.web.forms import BatchForm
-from lookups.web.request_meta import accepted_languages, choose_language, client_address
-from lookups.web.throttling import PageThrottle
+from lookups.web.http_errors import page_error
+from lookups.web.page_context import result_context
+from lookups.web.request_meta import client_address, request_language
+from lookups.web.throttling import PageThrottle, check_rate
 
 OWN_ADDRESS_NOT_PUBLIC_MESSAGE = (
     "Your address, {address}, is not a public address, so there is nothing to look up for it. "
     "Type an IP address or a domain name above."
 )
 
-DATABASE_OLD_MESSAGE = (
-    "The {edition} database is {age} days old (more than GEOIP_MAX_AGE_DAYS = {limit}). "
-    "Update it with `manage.py update_maxmind`; GeoLite's licence asks for updates within 30 days."
-)
-
-
-class PageThrottled(LookupFailed):
-    code = "throttled"
-    status = HTTPStatus.TOO_MANY_REQUESTS
-
-    def __init__(self, seconds: int):
-        super().__init__(THROTTLED_MESSAGE.format(seconds=seconds))
-        self.seconds = seconds
-
-
-def check_throttle(request: HttpRequest) -> None:
-    """Raise PageThrottled when this client made too many lookups from the pages."""
-    throttle = PageThrottle()
-    if not throttle.allow_request(request, None):
-        raise PageThrottled(max(1, math.ceil(throttle.wait() or 1)))
-
-
-def page_language(request: HttpRequest, available: tuple[str, ...]) -> str:
-    return choose_language(
-        [request.GET.get("lang", ""), *accepted_languages(request.headers.get("Accept-Language", ""))],
-        available,
-    )
-
-
-def result_context(request: HttpRequest, result: services.LookupResult) -> dict:
-    """What the result template shows, beyond the API body."""
-    language = page_language(request, result.database.languages)
-    body = result_as_dict(result, language=language)
-    api_url = request.build_absolute_uri(reverse("api-lookup", args=[result.query]))
-    if language != "en":
-        api_url += f"?lang={language}"
-    places = [body["city"] and body["city"]["name"], *(s["name"] for s in body["subdivisions"][:1])]
-    places.append(body["country"] and body["country"]["name"])
-    return {
-        "result": result,
-        "body": body,
-        "flag": display.flag_emoji(result.country and result.country.code),
-        "place_summary": ", ".join(place for place in places if place),
-        "local_time": display.local_time(result.time_zone),
-        "time_zone_source": display.TIME_ZONE_SOURCES.get(result.time_zone_source or ""),
-        "map": display.map_view(result),
-        "map_tile_url": settings.MAP_TILE_URL,
-        "map_tile_attribution": settings.MAP_TILE_ATTRIBUTION,
-        "raw_json": display.raw_record_json(result),
-        "curl": display.curl_command(api_url),
-    }
-
 
 def lookup_outcome(request: HttpRequest, query: str) -> tuple[dict, int, dict[str, str]]:
     """(template context, status, extra headers) for a lookup made from a page."""
     try:
-        check_throttle(request)
-        result = services.lookup(query, channel=Channel.WEB, requester=client_address(request))
-    except LookupFailed as error:
-        headers = {"Retry-After": str(error.seconds)} if isinstance(error, PageThrottled) else {}
+        check_rate(PageThrottle(), request)
+        result = pipeline.lookup(query, channel=Channel.WEB, requester=client_address(request))
+    except (LookupFailed, DatabaseError) as exc:
+        error = page_error(exc)
+        headers = {"Retry-After": str(error.seconds)} if isinstance(error, Throttled) else {}
         return {"query": query, "error": error}, error.status, headers
-    except DatabaseError:
-        error = HistoryUnavailable(HISTORY_UNAVAILABLE_MESSAGE)
-        return {"query": query, "error": error}, error.status, {}
     return {"query": query, **result_context(request, result)}, HTTPStatus.OK, {}
 
 
@@ -115,7 +59,7 @@ def render_lookup(request: HttpRequest, context: dict, status: int, headers: dic
 
 def is_public_address(address: str | None) -> bool:
     try:
-        return address is not None and services.is_public(ipaddress.ip_address(address))
+        return address is not None and pipeline.is_public(ipaddress.ip_address(address))
     except ValueError:
         return False
 
@@ -177,11 +121,9 @@ def batch(request: HttpRequest) -> HttpResponse:
     request.upload_handlers.insert(0, limit)
     try:
         return _batch_post(request, limit)
-    except RequestDataTooBig:
-        error = LookupFailed(REQUEST_TOO_LARGE_MESSAGE)
-        return render_batch(
-            request, {"form": BatchForm(), "error": error}, HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-        )
+    except RequestDataTooBig as exc:
+        error = page_error(exc)
+        return render_batch(request, {"form": BatchForm(), "error": error}, error.status)
 
 
 @csrf_protect
@@ -192,21 +134,19 @@ def _batch_post(request: HttpRequest, limit: UploadLimitHandler) -> HttpResponse
         return render_batch(request, {"form": form}, status)
     queries = form.cleaned_data["query_list"]
     try:
-        check_throttle(request)
+        check_rate(PageThrottle(), request)
         city_reader().info()  # one message when no database is installed, not one per row
-        answers = services.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
-    except LookupFailed as error:
+        answers = pipeline.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
+    except (LookupFailed, DatabaseError) as exc:
+        error = page_error(exc)
         response = render_batch(request, {"form": form, "error": error}, error.status)
-        if isinstance(error, PageThrottled):
+        if isinstance(error, Throttled):
             response["Retry-After"] = str(error.seconds)
         return response
-    except DatabaseError:
-        error = HistoryUnavailable(HISTORY_UNAVAILABLE_MESSAGE)
-        return render_batch(request, {"form": form, "error": error}, error.status)
-    languages = next((a.database.languages for a in answers if not isinstance(a, LookupFailed)), ())
-    rows = display.batch_rows(queries, answers, language=page_language(request, languages))
+    languages = next((a.database.languages for a in answers if isinstance(a, LookupResult)), ())
+    rows = batch_table.batch_rows(queries, answers, language=request_language(request, languages))
     if request.POST.get("format") == "csv":
-        response = HttpResponse(display.batch_csv(rows), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(batch_table.batch_csv(rows), content_type="text/csv; charset=utf-8")
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="easygeoip-batch-{stamp}.csv"'
         return response
@@ -221,96 +161,3 @@ def _batch_post(request: HttpRequest, limit: UploadLimitHandler) -> HttpResponse
             "queries_text": "\n".join(queries),
         },
     )
-
-
-# --- Health -----------------------------------------------------------------------------------
-
-
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
-    """How the service is: 200 "ok", 200 "warning" (old data) or "degraded" (PostgreSQL away,
-    history spooled to disk), 503 "unavailable" with the reason when lookups cannot be answered.
-
-    A PostgreSQL outage is not a 503: every instance shares that database, and pulling them all
-    from the load balancer would stop lookups that are still answered (and recorded on disk).
-    """
-    try:
-        info = city_reader().info()
-    except DatabaseUnavailable as error:
-        return JsonResponse(
-            {"status": "unavailable", "reason": error.message}, status=HTTPStatus.SERVICE_UNAVAILABLE
-        )
-    warnings = []
-    if not _postgresql_answers():
-        if not _spool_writable():
-            return JsonResponse(
-                {"status": "unavailable", "reason": POSTGRESQL_DOWN_SPOOL_UNWRITABLE},
-                status=HTTPStatus.SERVICE_UNAVAILABLE,
-            )
-        warnings.append(POSTGRESQL_DOWN_WARNING)
-    spooled = history.spool_status()
-    if spooled.files:
-        warnings.append(HISTORY_SPOOLED_WARNING.format(bytes=spooled.bytes, files=spooled.files))
-    body = {
-        "status": "degraded" if warnings else "ok",
-        "warnings": warnings,
-        "database": _database_health(info),
-    }
-    try:
-        body["asn_database"] = _database_health(asn_reader().info())
-    except DatabaseUnavailable:
-        body["asn_database"] = None  # optional
-    old = [
-        db
-        for db in (body["database"], body["asn_database"])
-        if db and db["age_days"] > settings.GEOIP_MAX_AGE_DAYS
-    ]
-    if old:
-        # Still 200: the service answers, but an operator should update the data.
-        if body["status"] == "ok":
-            body["status"] = "warning"
-        body["message"] = " ".join(
-            DATABASE_OLD_MESSAGE.format(
-                edition=db["edition"], age=db["age_days"], limit=settings.GEOIP_MAX_AGE_DAYS
-            )
-            for db in old
-        )
-    return JsonResponse(body)
-
-
-POSTGRESQL_DOWN_WARNING = (
-    "PostgreSQL does not answer: lookups are answered and their history is kept on disk until it is back."
-)
-POSTGRESQL_DOWN_SPOOL_UNWRITABLE = "PostgreSQL does not answer, and the history spool cannot be written."
-HISTORY_SPOOLED_WARNING = (
-    "{bytes} bytes of history in {files} spool file(s) wait to be replayed into PostgreSQL."
-)
-
-
-def _postgresql_answers() -> bool:
-    if history.database_recently_unreachable():
-        return False  # known down: answer the probe at once, not after a connect timeout
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError:
-        return False
-    return True
-
-
-def _spool_writable() -> bool:
-    directory = history.spool_dir()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(directory, os.W_OK)
-
-
-def _database_health(info: DatabaseInfo) -> dict:
-    return {
-        "edition": info.edition,
-        "build_date": info.build_date.isoformat(),
-        "age_days": (timezone.now() - info.build_date).days,
-        "attribution": attribution_for(info.edition),
-    }

@@ -84,3 +84,12 @@ def _parse_accept_language(header: str) -> list[str]:
         if language and language != "*" and quality > 0:
             weighted.append((-quality, position, language))
     return [language for _, _, language in sorted(weighted)]
+
+
+def request_language(request: HttpRequest, available: tuple[str, ...]) -> str:
+    """The one rule for pages and API alike: ?lang=, then Accept-Language, then English; each
+    the first one the database has."""
+    return choose_language(
+        [request.GET.get("lang", ""), *accepted_languages(request.headers.get("Accept-Language", ""))],
+        available,
+    )

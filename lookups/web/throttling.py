@@ -1,9 +1,12 @@
-"""Rate limits per client address."""
+"""Rate limits per client address: DRF's throttles, for the DRF views and the plain ones alike."""
+
+import math
 
 from django.conf import settings
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from lookups.errors import Throttled
 from lookups.web.request_meta import client_address
 
 
@@ -24,6 +27,14 @@ class ClientAddressThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": client_address(request) or "unknown"}
 
 
+class LookupThrottle(ClientAddressThrottle):
+    """The plain-view lookups (lookups.web.api_lookup): the API's bucket, every caller by address
+    (they take no credentials, so a session does not exempt anyone)."""
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": client_address(request) or "unknown"}
+
+
 class PageThrottle(ClientAddressThrottle):
     """Lookups from the HTML pages: same keying as the API, its own bucket and rate
     (settings.PAGE_THROTTLE_RATE), so a busy page does not use up an API client's allowance."""
@@ -32,3 +43,9 @@ class PageThrottle(ClientAddressThrottle):
 
     def get_rate(self):
         return settings.PAGE_THROTTLE_RATE
+
+
+def check_rate(throttle: SimpleRateThrottle, request) -> None:
+    """Count this request against `throttle`; raise Throttled when the client is over its rate."""
+    if not throttle.allow_request(request, None):
+        raise Throttled(max(1, math.ceil(throttle.wait() or 1)))

@@ -8,15 +8,14 @@ is a hot path, and the protocol fixes the one format there is to negotiate.
 import functools
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from lookups import services
+from lookups.core import pipeline
 from lookups.errors import (
     ADDRESSES_ONLY_MESSAGE,
     PERMISSION_REQUIRED_MESSAGE,
@@ -26,20 +25,13 @@ from lookups.errors import (
     PermissionRequired,
 )
 from lookups.models import Channel
-from lookups.services import LookupResult
 from lookups.web import credentials
+from lookups.web.maxmind_body import CONTENT_TYPES, body_for
 from lookups.web.request_meta import client_address
 
 logger = logging.getLogger(__name__)
 
-# MaxMind's media types (the clients only look for "json" in them).
-CONTENT_TYPES = {
-    "city": "application/vnd.maxmind.com-city+json; charset=UTF-8; version=2.1",
-    "country": "application/vnd.maxmind.com-country+json; charset=UTF-8; version=2.1",
-}
 ERROR_CONTENT_TYPE = "application/vnd.maxmind.com-error+json; charset=UTF-8; version=2.0"
-COUNTRY_PARTS = ("continent", "country", "registered_country", "represented_country")
-CITY_PARTS = (*COUNTRY_PARTS, "city", "location", "postal", "subdivisions")
 
 IP_ADDRESS_REQUIRED_MESSAGE = "Add an IP address (or `me`) to the path: /geoip/v2.1/city/81.2.69.142."
 METHOD_NOT_ALLOWED_MESSAGE = "The web service answers GET requests only."
@@ -97,19 +89,6 @@ def maxmind_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return wrapper
 
 
-def body_for(result: LookupResult, *, service: str, queries_remaining: int | None) -> dict[str, Any]:
-    """MaxMind's response body from the database's own record (time zone filled from tz_world)."""
-    record: Mapping[str, Any] = result.record
-    parts = CITY_PARTS if service == "city" else COUNTRY_PARTS
-    body: dict[str, Any] = {part: record[part] for part in parts if record.get(part)}
-    body["traits"] = {**(record.get("traits") or {}), "ip_address": result.ip_address}
-    if result.network:
-        body["traits"]["network"] = result.network
-    if queries_remaining is not None:
-        body["maxmind"] = {"queries_remaining": queries_remaining}
-    return body
-
-
 @csrf_exempt  # basic auth, no cookies: nothing to forge, and a refused POST must answer in JSON
 @maxmind_errors
 def lookup(request: HttpRequest, service: str, ip_address: str) -> HttpResponse:
@@ -126,7 +105,7 @@ def lookup(request: HttpRequest, service: str, ip_address: str) -> HttpResponse:
         return error_response("IP_ADDRESS_REQUIRED", IP_ADDRESS_REQUIRED_MESSAGE, HTTPStatus.BAD_REQUEST)
     queries_remaining = credentials.admit(credential)
     requester = client_address(request)
-    result = services.lookup(
+    result = pipeline.lookup(
         (requester or "") if ip_address == "me" else ip_address,
         channel=Channel.WEBSERVICE,
         requester=requester,

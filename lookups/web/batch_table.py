@@ -1,90 +1,15 @@
-"""How a lookup is shown on the HTML pages: flags, local time, the map's view, the CSV table.
-
-Plain functions over LookupResult and the API body, so the page and the API never disagree
-about the data and the templates hold no logic beyond layout.
-"""
+"""A batch's answers as the batch page's table and as its CSV download: one row per query."""
 
 import csv
-import datetime as dt
 import io
-import json
-import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from lookups.core.answer import LookupResult
 from lookups.errors import LookupFailed
-from lookups.models import TimeZoneSource
-from lookups.services import LookupResult
-from lookups.web.api_schema import result_as_dict
-
-# Above this accuracy radius (km) a position is a region, not a place: no pin on the map.
-PRECISE_RADIUS_KM = 200
-
-TIME_ZONE_SOURCES = {
-    TimeZoneSource.MAXMIND.value: "from the GeoIP record",
-    TimeZoneSource.TZ_WORLD.value: "from the time-zone polygons (tz_world)",
-}
-
-
-def flag_emoji(iso_code: str | None) -> str:
-    """The flag of a two-letter country code, as its two regional indicator symbols."""
-    if not iso_code or len(iso_code) != 2 or not iso_code.isascii() or not iso_code.isalpha():
-        return ""
-    return "".join(chr(0x1F1E6 + ord(letter) - ord("A")) for letter in iso_code.upper())
-
-
-@dataclass(frozen=True)
-class LocalTime:
-    iso: str  # for <time datetime=...>
-    text: str  # "Mon 14:05", the same format the page's script keeps up to date
-    offset: str  # "UTC+01:00"
-
-
-def local_time(time_zone: str | None, *, now: dt.datetime | None = None) -> LocalTime | None:
-    if not time_zone:
-        return None
-    try:
-        zone = ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    moment = (now or dt.datetime.now(dt.UTC)).astimezone(zone)
-    offset = moment.strftime("%z")  # "+0100"
-    return LocalTime(
-        iso=moment.isoformat(timespec="seconds"),
-        text=moment.strftime("%a %H:%M"),
-        offset=f"UTC{offset[:3]}:{offset[3:]}",
-    )
-
-
-@dataclass(frozen=True)
-class MapView:
-    latitude: float
-    longitude: float
-    radius_km: int | None
-    precise: bool  # a pin; otherwise only the circle (or the area) and a note
-
-
-def map_view(result: LookupResult) -> MapView | None:
-    """Where the map looks, or None when the record has no coordinates (country-level)."""
-    if result.latitude is None or result.longitude is None:
-        return None
-    radius = result.accuracy_radius
-    precise = radius is not None and 0 < radius <= PRECISE_RADIUS_KM and result.city is not None
-    return MapView(result.latitude, result.longitude, radius, precise)
-
-
-def raw_record_json(result: LookupResult) -> str:
-    """The database's own record, pretty-printed (the time zone filled in from tz_world)."""
-    return json.dumps(result.record, indent=2, ensure_ascii=False, default=str)
-
-
-def curl_command(url: str) -> str:
-    return f"curl {shlex.quote(url)}"
-
-
-# --- Batch results as a table and as CSV ------------------------------------------------------
+from lookups.web.api_body import result_as_dict
+from lookups.web.page_context import flag_emoji
 
 CSV_COLUMNS = (
     "query",

@@ -321,17 +321,6 @@ def main() -> None:
     finally:
         service.stop()
 
-    # The same lookups through Django and DRF all the way (lookups.fastlane off): what the fast lane saves.
-    through_django = Gunicorn("config.wsgi:application", {**env, "API_FAST_LANE": "0"}, workers, work)
-    try:
-        warm_up(through_django.url, [f"/api/v1/lookup/{a}" for a in addresses[:50]])
-        log("2b/5 GET /api/v1/lookup/<ip> with API_FAST_LANE=0")
-        results["api_lookup_django"] = run_wrk(
-            through_django.url, "/api/v1/lookup/", addresses_file, args.duration, args.connections
-        )
-    finally:
-        through_django.stop()
-
     log("4/5 time-zone fallback on the real polygons")
     tz = timezone_fallback(env, args.tz_points)
     if tz:
@@ -351,7 +340,6 @@ def main() -> None:
     labels = {
         "baseline": "baseline (WSGI+INSERT)",
         "api_lookup": "API lookup, history on",
-        "api_lookup_django": "  same, fast lane off",
         "batch": "batch (addresses/s)",
         "html_page": "HTML page",
         "tz_naive": "tz: naive ST_Contains",

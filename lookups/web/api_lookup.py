@@ -21,6 +21,7 @@ from lookups.models import Channel
 from lookups.web import api
 from lookups.web.api_body import result_as_dict
 from lookups.web.http_errors import ApiError, api_error, error_body
+from lookups.web.negotiation import wants_plain_json
 from lookups.web.request_meta import client_address, request_language
 from lookups.web.throttling import LookupThrottle, check_rate
 
@@ -55,13 +56,19 @@ def own_address(request: HttpRequest) -> HttpResponse:
 def _answer(request: HttpRequest, query: str, *, requester: str | None) -> HttpResponse:
     # DRF's negotiation, as a DRF view would: an unknown ?format= is Django's 404, before anything
     # is counted or looked up.
-    renderers = [renderer() for renderer in api_settings.DEFAULT_RENDERER_CLASSES]
-    negotiation = api_settings.DEFAULT_CONTENT_NEGOTIATION_CLASS()
+    renderer_classes = api_settings.DEFAULT_RENDERER_CLASSES
     headers: dict[str, str] = {}
     try:
-        renderer, media_type = negotiation.select_renderer(Request(request), renderers)
+        if wants_plain_json(request.META):  # most requests: DRF's first renderer, as it would choose
+            renderer = renderer_classes[0]()
+            media_type = renderer.media_type
+        else:
+            renderers = [renderer() for renderer in renderer_classes]
+            negotiation = api_settings.DEFAULT_CONTENT_NEGOTIATION_CLASS()
+            renderer, media_type = negotiation.select_renderer(Request(request), renderers)
     except Exception as exc:
-        renderer, media_type = renderers[0], renderers[0].media_type  # the error, in JSON
+        renderer = renderer_classes[0]()  # the error, in JSON
+        media_type = renderer.media_type
         body, status, headers = _error(exc, request)
     else:
         if request.method not in _ALLOWED_METHODS:

@@ -13,8 +13,16 @@ from rest_framework.negotiation import DefaultContentNegotiation
 _PLAIN_ACCEPT = {"", "*/*", "application/json"}
 
 
+def wants_plain_json(meta: dict) -> bool:
+    """No query string and no Accept preference but JSON: the first renderer, without asking DRF."""
+    return not meta.get("QUERY_STRING") and meta.get("HTTP_ACCEPT", "") in _PLAIN_ACCEPT
+
+
 class StrictFormatNegotiation(DefaultContentNegotiation):
     def select_renderer(self, request, renderers, format_suffix=None):
+        if not format_suffix and wants_plain_json(request.META):
+            renderer = renderers[0]
+            return renderer, renderer.media_type
         values = request.query_params.getlist(self.settings.URL_FORMAT_OVERRIDE)
         if len(values) > 1 or values == [""]:
             raise Http404

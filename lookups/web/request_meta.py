@@ -89,7 +89,8 @@ def _parse_accept_language(header: str) -> list[str]:
 def request_language(request: HttpRequest, available: tuple[str, ...]) -> str:
     """The one rule for pages and API alike: ?lang=, then Accept-Language, then English; each
     the first one the database has."""
+    # META, not request.headers and request.GET: building those cost more than the rest of this.
+    explicit = request.GET.get("lang", "") if request.META.get("QUERY_STRING") else ""
     return choose_language(
-        [request.GET.get("lang", ""), *accepted_languages(request.headers.get("Accept-Language", ""))],
-        available,
+        [explicit, *accepted_languages(request.META.get("HTTP_ACCEPT_LANGUAGE", ""))], available
     )

@@ -5,7 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from lookups.web import errorpages
 from lookups.web.middleware import REDOC_CONTENT_SECURITY_POLICY, content_security_policy
 
+# The service's own URLs first: the lookup API is the most requested (Django tries them in order).
 urlpatterns = [
+    path("", include("lookups.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file, so the strict CSP holds (lookups.web.middleware).
@@ -21,7 +23,6 @@ urlpatterns = [
         ),
         name="api-redoc",
     ),
-    path("", include("lookups.urls")),
 ]
 
 handler400 = errorpages.bad_request

@@ -10,7 +10,6 @@ The OpenAPI schema describes these views through lookups.web.api.LookupDocumenta
 from http import HTTPStatus
 
 from django.http import HttpRequest, HttpResponse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -79,7 +78,7 @@ def _answer(request: HttpRequest, query: str, *, requester: str | None) -> HttpR
     response = _response(renderer, media_type, body, status, headers)
     response["Allow"] = _ALLOWED
     # Place names follow Accept-Language and the format follows Accept: caches must key on both.
-    patch_vary_headers(response, ("Accept", "Accept-Language"))
+    response["Vary"] = "Accept, Accept-Language"
     return response
 
 

@@ -1,6 +1,6 @@
 """The MaxMind-compatible web service through Django's test client: bodies, errors, history, cost.
 
-lookups/tests/test_webservice_clients.py drives the same endpoints with MaxMind's own clients.
+lookups/tests/web/test_webservice_clients.py drives the same endpoints with MaxMind's own clients.
 """
 
 import base64

@@ -10,6 +10,7 @@ import datetime as dt
 import ipaddress
 import logging
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -179,10 +180,18 @@ class GeoIPReader:
         record, prefix_length = reader.get_with_prefix_len(address)
         if record is None:
             return None, None, info
-        # maxminddb reports an IPv4 prefix for IPv4 addresses, even in IPv6 databases.
-        bits = address.max_prefixlen - prefix_length
-        first = type(address)(int(address) >> bits << bits)  # cheaper than building an ip_network
-        return record, f"{first}/{prefix_length}", info
+        return record, network_text(address, prefix_length), info
+
+
+def network_text(address: ipaddress.IPv4Address | ipaddress.IPv6Address, prefix_length: int) -> str:
+    """The CIDR text of the network `address` is in, without building an ip_network (which cost
+    more than the lookup). maxminddb reports an IPv4 prefix for IPv4 addresses, even in IPv6
+    databases."""
+    bits = address.max_prefixlen - prefix_length
+    first = int(address) >> bits << bits
+    if address.version == 4:  # inet_ntoa: the same text as ipaddress, in a fraction of the time
+        return f"{socket.inet_ntoa(first.to_bytes(4, 'big'))}/{prefix_length}"
+    return f"{ipaddress.IPv6Address(first)}/{prefix_length}"
 
 
 # The process-wide readers, one per kind, each for the file its settings name.

@@ -3,7 +3,7 @@
 Every channel (the pages, the JSON API single and batch, MaxMind's web service, the batch page)
 calls `lookup` or `lookup_batch` and renders the LookupResult it gets. This is also the one place
 made fast: a batch opens the databases once, resolves its names up front and concurrently, and
-builds each answer straight from the maxminddb record (lookups.core.answer).
+builds each answer around the maxminddb record without copying it into objects (lookups.core.answer).
 
 Collaborators are keyword-only with production defaults: the resolver (DNS) and the readers
 (the database files), which tests replace with real local ones.
@@ -14,17 +14,15 @@ import functools
 import gc
 import ipaddress
 import logging
-import socket
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import maxminddb
 from django.conf import settings
 from django.utils import timezone
 
 from lookups import history
 from lookups.core.answer import LookupResult
-from lookups.core.geoip import DatabaseInfo, GeoIPReader, city_reader
+from lookups.core.geoip import GeoIPReader, city_reader
 from lookups.core.geoip import asn_reader as default_asn_reader
 from lookups.core.history_row import history_row
 from lookups.core.resolver import (
@@ -99,74 +97,62 @@ def resolve_addresses(
     return parsed.name, public[0], tuple(str(address) for address in public)
 
 
-class Databases:
-    """The City database (required) and the ASN one (optional), opened once for a request or a
-    batch: one freshness check for all of its lookups. Raises DatabaseUnavailable."""
+def autonomous_system(
+    address: IPAddress, *, reader: GeoIPReader | None = None
+) -> tuple[int | None, str | None]:
+    """(AS number, AS organisation) from the ASN database; (None, None) when it has no answer."""
+    reader = reader or default_asn_reader()
+    if not reader.is_available():
+        return None, None  # the ASN database is optional
+    try:
+        record, _, _ = reader.get(address)
+    except DatabaseUnavailable:
+        return None, None  # replaced by a broken file a moment ago
+    if not record:
+        return None, None
+    return record.get("autonomous_system_number"), record.get("autonomous_system_organization")
 
-    __slots__ = ("asn", "asn_info", "city", "info")
 
-    def __init__(self, *, reader: GeoIPReader | None = None, asn_reader: GeoIPReader | None = None):
-        self.city, self.info = (reader or city_reader()).open_database()
-        self.asn: maxminddb.Reader | None = None
-        self.asn_info: DatabaseInfo | None = None
-        asn = asn_reader or default_asn_reader()
-        if asn.is_available():
-            with contextlib.suppress(DatabaseUnavailable):  # replaced by a broken file a moment ago
-                self.asn, self.asn_info = asn.open_database()
-
-    def answer(self, query: str, parsed: Query, *, resolver: Resolver | None = None) -> LookupResult:
-        """Geolocate one parsed query (`query` as typed). Raises a LookupFailed subclass."""
-        name, address, addresses = resolve_addresses(parsed, resolver=resolver)
-        version = address.version
-        record = None
-        if version == 4 or self.info.ip_version == 6:
-            record, prefix_length = self.city.get_with_prefix_len(address)
-        if record is None:
-            raise AddressNotFound(ADDRESS_NOT_FOUND_MESSAGE.format(address=address))
-        value = int(address)
-        # maxminddb reports an IPv4 prefix for IPv4 addresses, even in IPv6 databases.
-        bits = (32 if version == 4 else 128) - prefix_length
-        first = value >> bits << bits
-        if version == 4:  # inet_ntoa: the same text as ipaddress, in a fraction of the time
-            ip_address = socket.inet_ntoa(value.to_bytes(4, "big"))
-            network = f"{socket.inet_ntoa(first.to_bytes(4, 'big'))}/{prefix_length}"
-        else:
-            ip_address = str(address)
-            network = f"{ipaddress.IPv6Address(first)}/{prefix_length}"
-        location = record.get("location") or {}
-        time_zone, source = location.get("time_zone"), None
-        if time_zone:
-            source = _MAXMIND
-        else:
-            latitude, longitude = location.get("latitude"), location.get("longitude")
-            if latitude is not None and longitude is not None:
-                time_zone = timezone_at(longitude=longitude, latitude=latitude)
-                if time_zone:
-                    source = _TZ_WORLD
-                    record = {**record, "location": {**location, "time_zone": time_zone}}
-        asn_number, asn_organization = self.autonomous_system(address)
-        return LookupResult(
-            query=query.strip(),
-            name=name,
-            ip_address=ip_address,
-            addresses=addresses or (ip_address,),
-            network=network,
-            time_zone=time_zone or None,
-            time_zone_source=source,
-            database=self.info,
-            record=record,
-            autonomous_system_number=asn_number,
-            autonomous_system_organization=asn_organization,
-        )
-
-    def autonomous_system(self, address: IPAddress) -> tuple[int | None, str | None]:
-        """(AS number, AS organisation) from the ASN database; (None, None) when it has no answer."""
-        if self.asn is None or (address.version == 6 and self.asn_info.ip_version == 4):
-            return None, None
-        record, _ = self.asn.get_with_prefix_len(address)
-        if not record:
-            return None, None
-        return record.get("autonomous_system_number"), record.get("autonomous_system_organization")
+def answer(
+    query: str,
+    parsed: Query,
+    *,
+    resolver: Resolver | None = None,
+    reader: GeoIPReader | None = None,
+    asn_reader: GeoIPReader | None = None,
+) -> LookupResult:
+    """Geolocate one parsed query (`query` as typed): the pipeline's one path, for single lookups
+    and batches alike. Raises a LookupFailed subclass."""
+    name, address, addresses = resolve_addresses(parsed, resolver=resolver)
+    record, network, info = (reader or city_reader()).get(address)
+    if record is None:
+        raise AddressNotFound(ADDRESS_NOT_FOUND_MESSAGE.format(address=address))
+    location = record.get("location") or {}
+    time_zone, source = location.get("time_zone"), None
+    if time_zone:
+        source = _MAXMIND
+    else:
+        latitude, longitude = location.get("latitude"), location.get("longitude")
+        if latitude is not None and longitude is not None:
+            time_zone = timezone_at(longitude=longitude, latitude=latitude)
+            if time_zone:
+                source = _TZ_WORLD
+                record = {**record, "location": {**location, "time_zone": time_zone}}
+    asn_number, asn_organization = autonomous_system(address, reader=asn_reader)
+    ip_address = str(address)
+    return LookupResult(
+        query=query.strip(),
+        name=name,
+        ip_address=ip_address,
+        addresses=addresses or (ip_address,),
+        network=network,
+        time_zone=time_zone or None,
+        time_zone_source=source,
+        database=info,
+        record=record,
+        autonomous_system_number=asn_number,
+        autonomous_system_organization=asn_organization,
+    )
 
 
 def geolocate(
@@ -177,9 +163,9 @@ def geolocate(
     asn_reader: GeoIPReader | None = None,
 ) -> LookupResult:
     """Look a query up, without recording it. Raises a LookupFailed subclass."""
-    # The databases first: fail on a missing one before spending a DNS round trip.
-    databases = Databases(reader=reader, asn_reader=asn_reader)
-    return databases.answer(query, parse_query(query), resolver=resolver)
+    reader = reader or city_reader()
+    reader.info()  # fail on a missing database before spending a DNS round trip
+    return answer(query, parse_query(query), resolver=resolver, reader=reader, asn_reader=asn_reader)
 
 
 def lookup(
@@ -250,11 +236,14 @@ def _lookup_batch(
                 firsts[key] = (query, parse_query(query))
             except LookupFailed as error:
                 firsts[key] = (query, error)
+    reader = reader or city_reader()
+    asn_reader = default_asn_reader()
     try:
-        databases: Databases | LookupFailed = Databases(reader=reader)
+        reader.info()
     except LookupFailed as error:
-        databases = error  # every entry fails on the database, before asking DNS anything
+        unavailable: LookupFailed | None = error  # every entry fails on it, before asking DNS anything
     else:
+        unavailable = None
         names = [parsed.name for _, parsed in firsts.values() if isinstance(parsed, Query) and parsed.name]
         resolver = resolve_batch_names(names, resolver=resolver)
     # One time for the batch's rows: timezone.now() a row was a tenth of a row's cost.
@@ -262,18 +251,18 @@ def _lookup_batch(
     answers: dict[str, LookupResult | LookupFailed] = {}
     rows = []
     for key, (query, parsed) in firsts.items():
-        if isinstance(databases, LookupFailed):
-            answer: LookupResult | LookupFailed = DatabaseUnavailable(databases.message)
+        if unavailable is not None:
+            outcome: LookupResult | LookupFailed = DatabaseUnavailable(unavailable.message)
         elif isinstance(parsed, LookupFailed):
-            answer = parsed
+            outcome = parsed
         else:
             try:
-                answer = databases.answer(query, parsed, resolver=resolver)
+                outcome = answer(query, parsed, resolver=resolver, reader=reader, asn_reader=asn_reader)
             except LookupFailed as error:
-                answer = error
-        answers[key] = answer
+                outcome = error
+        answers[key] = outcome
         text = query if isinstance(query, str) else repr(query)
-        rows.append(history_row(text, answer, channel=channel, requester=requester, created_at=created_at))
+        rows.append(history_row(text, outcome, channel=channel, requester=requester, created_at=created_at))
     history.record(rows)
     return [answers[key] for key in keys]
 

@@ -49,10 +49,15 @@ _LANGUAGE_PARAMETER = OpenApiParameter(
 )
 
 
-class LookupDocumentation(APIView):
-    """Geolocate one IP address or domain name.
+# For the schema only: lookups.web.api_lookup's plain Django views answer these operations; their
+# docstrings are the operations' descriptions.
 
-    For the schema only: lookups.web.api_lookup.lookup answers, as a plain Django view."""
+
+class LookupDocumentation(APIView):
+    """Geolocate one IP address or domain name."""
+
+    # Public: nobody signs in to look up an address (and the rate limit is per address).
+    authentication_classes = ()
 
     @extend_schema(
         operation_id="lookup",
@@ -64,9 +69,9 @@ class LookupDocumentation(APIView):
 
 
 class OwnAddressLookupDocumentation(APIView):
-    """Geolocate the caller's own address.
+    """Geolocate the caller's own address."""
 
-    For the schema only: lookups.web.api_lookup.own_address answers, as a plain Django view."""
+    authentication_classes = ()
 
     @extend_schema(
         operation_id="lookup_own_address",

@@ -115,3 +115,5 @@ def test_the_schema_describes_the_plain_views(client):
     assert schema["paths"]["/api/v1/lookup/{query}"]["get"]["operationId"] == "lookup"
     assert schema["paths"]["/api/v1/lookup/"]["get"]["operationId"] == "lookup_own_address"
     assert set(schema["paths"]["/api/v1/lookup/{query}"]) == {"get"}
+    for path in ("/api/v1/lookup/{query}", "/api/v1/lookup/"):  # public: no credentials taken
+        assert schema["paths"][path]["get"]["security"] == [{}]

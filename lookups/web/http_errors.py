@@ -35,12 +35,16 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
+def error_headers(error: LookupFailed) -> dict[str, str]:
+    """The headers an error's answer carries, page or API: Retry-After when throttled."""
+    return {"Retry-After": str(error.seconds)} if isinstance(error, Throttled) else {}
+
+
 def api_error(exc: Exception, *, path: str = "", authenticate_header: str | None = None) -> ApiError | None:
     """Every error the API returns has one shape: {"error": {"code": ..., "message": ...}}.
     None: not an error of ours (Django answers it: lookups.web.errorpages)."""
     if isinstance(exc, LookupFailed):
-        headers = {"Retry-After": str(exc.seconds)} if isinstance(exc, Throttled) else {}
-        return error_as_dict(exc), exc.status, headers
+        return error_as_dict(exc), exc.status, error_headers(exc)
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge(REQUEST_TOO_LARGE_MESSAGE)
         return error_as_dict(exc), exc.status, {}

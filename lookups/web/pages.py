@@ -21,11 +21,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from lookups.core import pipeline
 from lookups.core.answer import LookupResult
 from lookups.core.geoip import city_reader
-from lookups.errors import LookupFailed, Throttled
+from lookups.errors import LookupFailed
 from lookups.models import Channel
 from lookups.web import batch_table
 from lookups.web.forms import BatchForm
-from lookups.web.http_errors import page_error
+from lookups.web.http_errors import error_headers, page_error
 from lookups.web.page_context import result_context
 from lookups.web.request_meta import client_address, request_language
 from lookups.web.throttling import PageThrottle, check_rate
@@ -43,8 +43,7 @@ def lookup_outcome(request: HttpRequest, query: str) -> tuple[dict, int, dict[st
         result = pipeline.lookup(query, channel=Channel.WEB, requester=client_address(request))
     except (LookupFailed, DatabaseError) as exc:
         error = page_error(exc)
-        headers = {"Retry-After": str(error.seconds)} if isinstance(error, Throttled) else {}
-        return {"query": query, "error": error}, error.status, headers
+        return {"query": query, "error": error}, error.status, error_headers(error)
     return {"query": query, **result_context(request, result)}, HTTPStatus.OK, {}
 
 
@@ -140,8 +139,8 @@ def _batch_post(request: HttpRequest, limit: UploadLimitHandler) -> HttpResponse
     except (LookupFailed, DatabaseError) as exc:
         error = page_error(exc)
         response = render_batch(request, {"form": form, "error": error}, error.status)
-        if isinstance(error, Throttled):
-            response["Retry-After"] = str(error.seconds)
+        for name, value in error_headers(error).items():
+            response[name] = value
         return response
     languages = next((a.database.languages for a in answers if isinstance(a, LookupResult)), ())
     rows = batch_table.batch_rows(queries, answers, language=request_language(request, languages))

@@ -181,7 +181,9 @@ class ComposeProject:
 
     def prepare(self) -> "ComposeProject":
         copy_checkout(self.directory)
-        env = {"COMPOSE_PROJECT_NAME": self.name, **self.dotenv}
+        # A checkout's folder is readable by all; pytest makes its folders private.
+        self.directory.chmod(0o755)
+        env = {**self.dotenv, "COMPOSE_PROJECT_NAME": self.name}
         (self.directory / ".env").write_text("".join(f"{key}={value}\n" for key, value in env.items()))
         merged = subprocess.run(
             [COMPOSE, *(arg for name in self.files for arg in ("-f", name)), "config"],

@@ -90,7 +90,7 @@ def free_port() -> int:
 def http_get(url: str, *, host: str = "localhost", timeout: float = 30, **kwargs) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers={"Host": host, **kwargs.pop("headers", {})})
     try:
-        with urllib.request.urlopen(request, timeout=timeout, **kwargs) as response:  # noqa: S310 (loopback URLs we build)
+        with urllib.request.urlopen(request, timeout=timeout, **kwargs) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -116,7 +116,9 @@ class Container:
 
     id: str
 
-    def exec(self, *command: str, input: str | bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    def exec(
+        self, *command: str, input: str | bytes | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
         text = not isinstance(input, bytes)
         return docker("exec", "-i", self.id, *command, input=input, check=check, text=text)
 
@@ -179,7 +181,9 @@ class ComposeProject:
 
     def prepare(self) -> "ComposeProject":
         copy_checkout(self.directory)
-        env = {"COMPOSE_PROJECT_NAME": self.name, **self.dotenv}
+        # A checkout's folder is readable by all; pytest makes its folders private.
+        self.directory.chmod(0o755)
+        env = {**self.dotenv, "COMPOSE_PROJECT_NAME": self.name}
         (self.directory / ".env").write_text("".join(f"{key}={value}\n" for key, value in env.items()))
         merged = subprocess.run(
             [COMPOSE, *(arg for name in self.files for arg in ("-f", name)), "config"],
@@ -197,9 +201,11 @@ class ComposeProject:
             if service_name in self.commands:
                 service["command"] = self.commands[service_name]
             healthcheck = service.get("healthcheck")
-            if healthcheck is None and service_name in {"app"}:
-                service["healthcheck"] = {"interval": "2s"}
-            elif healthcheck and not healthcheck.get("disable"):
+            if healthcheck is None and service_name == "app":
+                service["healthcheck"] = {"interval": "2s"}  # the image's check, more often
+            elif healthcheck and (healthcheck.get("disable") or healthcheck.get("test") == ["NONE"]):
+                service["healthcheck"] = {"disable": True}  # `config` writes `disable` as test NONE
+            elif healthcheck:
                 healthcheck["interval"] = "2s"
         (self.directory / "compose.hostnet.yml").write_text(yaml.safe_dump(model, sort_keys=False))
         return self
@@ -244,7 +250,7 @@ class FileServer:
         requests = self.requests
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
+            def do_GET(self):
                 requests.append(self.path)
                 body = files.get(self.path)
                 self.send_response(200 if body is not None else 404)

@@ -14,36 +14,23 @@ import psycopg2
 import pytest
 from django.conf import settings
 
+from config.tests.containers import REPO
 from config.tests.docker_engine import (
     APP_UID,
-    PRODUCTION_IMAGE,
     Container,
     FileServer,
-    build_image,
     docker,
     free_port,
     http_get,
     requires_docker,
     wait_for,
 )
-from config.tests.containers import REPO
 from lookups.models import Channel
 
 pytestmark = [requires_docker, pytest.mark.slow]
 
 sys.path.insert(0, str(REPO / "bench"))
 import realistic_db  # noqa: E402 (bench/ is not a package)
-
-
-@pytest.fixture(scope="session")
-def production_image() -> str:
-    build_image("production", PRODUCTION_IMAGE)
-    return PRODUCTION_IMAGE
-
-
-@pytest.fixture(scope="session")
-def large_city_database() -> Path:
-    return realistic_db.build(300_000)
 
 
 @pytest.fixture
@@ -63,13 +50,11 @@ def container_database():
         try:
             with connection, connection.cursor() as cursor:
                 cursor.execute(sql, params)
-                return cursor.fetchall()
+                return cursor.fetchall() if cursor.description else []
         finally:
             connection.close()
 
-    with psycopg2.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=name) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    query("CREATE EXTENSION IF NOT EXISTS postgis")
     yield url, query
     with admin.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -133,7 +118,10 @@ class App:
 
 @pytest.fixture
 def volumes():
-    names = {f"easygeoip-test-{kind}-{uuid.uuid4().hex[:8]}": target for kind, target in (("geoip", "/data/geoip"), ("spool", "/data/spool"))}
+    names = {
+        f"easygeoip-test-{kind}-{uuid.uuid4().hex[:8]}": target
+        for kind, target in (("geoip", "/data/geoip"), ("spool", "/data/spool"))
+    }
     yield names
     for name in names:
         docker("volume", "rm", "-f", name, check=False)
@@ -149,7 +137,9 @@ def test_the_production_image_serves_lookups_and_pages_and_records_them(
     production_image, large_city_database, container_database, nothing_to_download, volumes
 ):
     database_url, query = container_database
-    app = App(production_image, database_url=database_url, download_url=nothing_to_download.url, volumes=volumes)
+    app = App(
+        production_image, database_url=database_url, download_url=nothing_to_download.url, volumes=volumes
+    )
     try:
         app.wait_until_serving()
         status, body = app.get("/health")
@@ -186,7 +176,12 @@ def test_the_production_image_serves_lookups_and_pages_and_records_them(
             )
             return rows if len(rows) == len(answers) + len(page_addresses) else None
 
-        rows = wait_for(recorded, timeout=30, what="the lookups did not all reach the history", diagnose=app.container.logs)
+        rows = wait_for(
+            recorded,
+            timeout=30,
+            what="the lookups did not all reach the history",
+            diagnose=app.container.logs,
+        )
         expected = [Channel.API] * len(answers) + [Channel.WEB] * len(page_addresses)
         assert sorted(channel for _, channel in rows) == sorted(expected)
     finally:
@@ -211,7 +206,12 @@ def test_history_spooled_in_a_replaced_container_reaches_postgresql(
     try:
         first.wait_until_serving()
         first.container.install_database(large_city_database)
-        wait_for(lambda: first.get("/health")[0] == 200, timeout=60, what="no database", diagnose=first.container.logs)
+        wait_for(
+            lambda: first.get("/health")[0] == 200,
+            timeout=60,
+            what="no database",
+            diagnose=first.container.logs,
+        )
         for address in addresses:
             status, body = first.get(f"/api/v1/lookup/{address}")
             assert status == 200, body
@@ -224,7 +224,9 @@ def test_history_spooled_in_a_replaced_container_reaches_postgresql(
         return query("SELECT query, uid FROM lookups_lookup WHERE query = ANY(%s)", (addresses,))
 
     assert stored() == []
-    second = App(production_image, database_url=database_url, download_url=nothing_to_download.url, volumes=volumes)
+    second = App(
+        production_image, database_url=database_url, download_url=nothing_to_download.url, volumes=volumes
+    )
     try:
         second.wait_until_serving()
         # Rows are replayed by a process that writes history: one lookup sets the replay going.

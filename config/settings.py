@@ -318,12 +318,13 @@ HISTORY_FLUSH_INTERVAL = env_float("HISTORY_FLUSH_INTERVAL", 0.25)
 # --- The JSON API -------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
-    # JSON through orjson where it writes DRF's bytes, and XML that carries any query (lookups.web.renderers).
+    # JSON through orjson where it writes DRF's bytes, XML that carries any query, CSV in fixed columns
+    # (lookups.web.renderers).
     "DEFAULT_RENDERER_CLASSES": [
         "lookups.web.renderers.JSONRenderer",
         "lookups.web.renderers.XMLRenderer",
         "rest_framework_yaml.renderers.YAMLRenderer",
-        "lookups.web.renderers.FlatCSVRenderer",
+        "lookups.web.renderers.CSVRenderer",
     ],
     # DRF's, hardened against bodies nested too deeply and unpaired surrogates (lookups.web.parsers).
     "DEFAULT_PARSER_CLASSES": ["lookups.web.parsers.JSONParser"],

@@ -39,6 +39,7 @@ BATCH_INVALID_MESSAGE = 'Send a JSON object such as {"queries": ["8.8.8.8", "exa
 REQUEST_TOO_LARGE_MESSAGE = "The request body is too large."
 THROTTLED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
 METHOD_NOT_ALLOWED_MESSAGE = 'Method "{method}" not allowed.'
+UNKNOWN_FORMAT_MESSAGE = "format must be exactly one of {formats}, not {given}."
 
 
 class LookupFailed(Exception):
@@ -118,6 +119,13 @@ class Throttled(LookupFailed):
 class RequestTooLarge(LookupFailed):
     code = "request_too_large"
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class UnknownFormat(LookupFailed):
+    """`?format=` empty, repeated or naming no format the endpoint has."""
+
+    code = "unknown_format"
+    status = HTTPStatus.BAD_REQUEST
 
 
 class InvalidHistoryFilter(LookupFailed):

@@ -4,6 +4,7 @@ import io
 from http import HTTPStatus
 
 import pytest
+from django.contrib.gis.geos import Point
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -182,14 +183,50 @@ def test_default_page_size(staff):
     assert body["next"]
 
 
+def csv_table(response) -> list[dict[str, str]]:
+    assert response.status_code == HTTPStatus.OK
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    header, *rows = csv.reader(io.StringIO(response.content.decode()))
+    assert tuple(header) == selectors.HISTORY_CSV.columns
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
 def test_csv(staff):
     make_lookup()
     make_failed_lookup(created_at=NOW - dt.timedelta(minutes=1))
-    response = staff.get(URL, {"format": "csv"})
-    assert response.status_code == HTTPStatus.OK
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = csv_table(staff.get(URL, {"format": "csv"}))
     assert [row["query"] for row in rows] == ["81.2.69.142", "nope.example.com"]
-    assert rows[0]["country.iso_code"] == "GB"
+    assert rows[0]["country_code"] == "GB"
+    assert rows[0]["subdivision_name"] == "England"
+    assert rows[0]["longitude"] == "-0.0931"  # a number, not text made safe
+    assert rows[1]["outcome"] == "name_not_resolved"
+
+
+def test_csv_columns_are_the_same_on_every_page(staff):
+    """A page of rows with a subdivision, one without, one failed, one empty: one column set."""
+    make_lookup()
+    make_lookup(subdivision_code="", subdivision_name="", created_at=NOW - dt.timedelta(minutes=1))
+    make_failed_lookup(created_at=NOW - dt.timedelta(minutes=2))
+    page, cursors = staff.get(URL, {"page_size": 1}).json(), []
+    while page["next"]:
+        cursors.append(page["next"])
+        page = staff.get(page["next"]).json()
+    assert len(cursors) == 2
+    for url in [URL + "?page_size=1", *cursors]:
+        assert len(csv_table(staff.get(url + "&format=csv"))) == 1
+    assert csv_table(staff.get(URL, {"format": "csv", "country": "ZZ"})) == []
+
+
+def test_csv_defuses_formulas_sent_by_anyone(staff, client, city_database):
+    """The issue's attack: a public batch lookup stores a formula; staff export the history."""
+    hostile = '=HYPERLINK("http://evil","x")'
+    client.post(
+        "/api/v1/lookup/batch", {"queries": [hostile, "-1+2", "@SUM(A1)"]}, content_type="application/json"
+    )
+    make_lookup(query="at-sea", location=Point(-40.0, -30.0, srid=4326))
+    rows = {row["query"]: row for row in csv_table(staff.get(URL, {"format": "csv"}))}
+    assert set(rows) == {"'" + hostile, "'-1+2", "'@SUM(A1)", "at-sea"}
+    assert (rows["at-sea"]["latitude"], rows["at-sea"]["longitude"]) == ("-30.0", "-40.0")
 
 
 # --- Filters ------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from lookups.core.answer import LookupResult
 from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, InvalidCursor
 from lookups.models import Channel
 from lookups.web import history_filters
-from lookups.web.api_body import batch_item
+from lookups.web.api_body import LOOKUP_CSV, batch_item
 from lookups.web.api_schema import (
     BatchInputSerializer,
     BatchOutputSerializer,
@@ -87,6 +87,7 @@ class BatchLookupView(APIView):
 
     # Public: nobody signs in to look up an address (and the rate limit is per address).
     authentication_classes = ()
+    csv_table = LOOKUP_CSV
 
     @extend_schema(
         operation_id="lookup_batch",
@@ -167,6 +168,7 @@ class HistoryView(APIView):
     # Token first: an anonymous caller gets 401 with `WWW-Authenticate: Token`.
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [CanReadHistory]
+    csv_table = history_filters.HISTORY_CSV
 
     @extend_schema(
         operation_id="history",

@@ -1,4 +1,5 @@
-"""The JSON API's body for a lookup (single and batch, every format) and for a lookup error.
+"""The JSON API's body for a lookup (single and batch, every format) and for a lookup error, and
+the same answers as CSV rows in one fixed set of columns (LOOKUP_CSV).
 
 Built from the database's record directly: a DRF serializer per field, or a Place per name,
 cost more than the lookup itself. lookups.web.api_schema documents the same shape for OpenAPI,
@@ -11,6 +12,7 @@ from typing import Any
 from lookups.core.answer import LookupResult
 from lookups.core.geoip import DatabaseInfo, attribution_for
 from lookups.errors import LookupFailed
+from lookups.web.csv_format import CsvTable
 
 
 def _named(data: dict[str, Any] | None, language: str, code_key: str | None) -> dict[str, Any] | None:
@@ -74,3 +76,91 @@ def batch_item(query: str, answer: LookupResult | LookupFailed, *, language: str
     if isinstance(answer, LookupFailed):
         return {"query": query, **error_as_dict(answer)}
     return result_as_dict(answer, language=language)
+
+
+# --- The same body as CSV ------------------------------------------------------------------------
+
+# One row per lookup, in these columns whatever the data: every CSV of lookups (the API's single
+# and batch answers, the batch page's download). docs/api.md describes each column.
+LOOKUP_CSV_COLUMNS = (
+    "query",
+    "name",
+    "ip_address",
+    "addresses",
+    "network",
+    "continent_code",
+    "continent_name",
+    "country_code",
+    "country_name",
+    "registered_country_code",
+    "registered_country_name",
+    "subdivision_1_code",
+    "subdivision_1_name",
+    "subdivision_2_code",
+    "subdivision_2_name",
+    "city",
+    "postal_code",
+    "latitude",
+    "longitude",
+    "accuracy_radius",
+    "time_zone",
+    "time_zone_source",
+    "autonomous_system_number",
+    "autonomous_system_organization",
+    "database_edition",
+    "database_build_date",
+    "database_attribution",
+    "language",
+    "error_code",
+    "error_message",
+)
+
+
+def _csv_values(body: dict[str, Any]) -> dict[str, Any]:
+    """A result body, a batch entry's error or a whole answer's error, as LOOKUP_CSV_COLUMNS."""
+    if "error" in body:
+        error = body["error"] or {}
+        return {
+            "query": body.get("query"),
+            "error_code": error.get("code"),
+            "error_message": error.get("message"),
+        }
+    continent, country = body.get("continent") or {}, body.get("country") or {}
+    registered = body.get("registered_country") or {}
+    # MaxMind's records have at most two subdivisions, largest first (their own CSV has two too).
+    first, second = [*(body.get("subdivisions") or ()), {}, {}][:2]
+    location, traits = body.get("location") or {}, body.get("traits") or {}
+    database = body.get("database") or {}
+    return {
+        "query": body.get("query"),
+        "name": body.get("name"),
+        "ip_address": body.get("ip_address"),
+        "addresses": " ".join(body.get("addresses") or ()),
+        "network": body.get("network"),
+        "continent_code": continent.get("code"),
+        "continent_name": continent.get("name"),
+        "country_code": country.get("iso_code"),
+        "country_name": country.get("name"),
+        "registered_country_code": registered.get("iso_code"),
+        "registered_country_name": registered.get("name"),
+        "subdivision_1_code": (first or {}).get("iso_code"),
+        "subdivision_1_name": (first or {}).get("name"),
+        "subdivision_2_code": (second or {}).get("iso_code"),
+        "subdivision_2_name": (second or {}).get("name"),
+        "city": (body.get("city") or {}).get("name"),
+        "postal_code": (body.get("postal") or {}).get("code"),
+        "latitude": location.get("latitude"),
+        "longitude": location.get("longitude"),
+        "accuracy_radius": location.get("accuracy_radius"),
+        "time_zone": location.get("time_zone"),
+        "time_zone_source": location.get("time_zone_source"),
+        "autonomous_system_number": traits.get("autonomous_system_number"),
+        "autonomous_system_organization": traits.get("autonomous_system_organization"),
+        "database_edition": database.get("edition"),
+        "database_build_date": database.get("build_date"),
+        "database_attribution": database.get("attribution"),
+        "language": body.get("language"),
+    }
+
+
+LOOKUP_CSV = CsvTable(columns=LOOKUP_CSV_COLUMNS, values=_csv_values)

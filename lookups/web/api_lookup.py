@@ -18,7 +18,7 @@ from lookups.core import pipeline
 from lookups.errors import METHOD_NOT_ALLOWED_MESSAGE
 from lookups.models import Channel
 from lookups.web import api
-from lookups.web.api_body import result_as_dict
+from lookups.web.api_body import LOOKUP_CSV, result_as_dict
 from lookups.web.http_errors import ApiError, api_error, error_body
 from lookups.web.negotiation import wants_plain_json
 from lookups.web.request_meta import client_address, request_language
@@ -100,7 +100,7 @@ def _error(exc: Exception, request: HttpRequest) -> ApiError:
 
 
 def _response(renderer, media_type: str, body: dict, status: int, headers: dict[str, str]) -> HttpResponse:
-    content = renderer.render(body, media_type, {})
+    content = renderer.render(body, media_type, {"csv_table": LOOKUP_CSV})
     content_type = renderer.media_type
     if renderer.charset:
         content_type = f"{content_type}; charset={renderer.charset}"

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import re
 
 from django import forms
@@ -14,6 +15,11 @@ BATCH_EMPTY_MESSAGE = "Enter at least one IP address or domain name, or choose a
 FILE_TOO_LARGE_MESSAGE = "The file is too large: at most {limit}."
 FILE_NOT_TEXT_MESSAGE = "The file is not a UTF-8 text (CSV) file."
 FILE_NOT_CSV_MESSAGE = "The file could not be read as CSV: {reason}."
+LOOKED_UP_INVALID_MESSAGE = "These results cannot be downloaded as sent: look the queries up again."
+
+# A first row naming its column one of these (any case) is a header: the queries are in that
+# column, and the header itself is not looked up. The first name found wins.
+QUERY_COLUMN_NAMES = ("query", "ip", "ip_address", "address", "host")
 
 # Queries never hold spaces, commas or semicolons, so any of them separates pasted queries.
 _SEPARATORS = re.compile(r"[\s,;]+")
@@ -25,7 +31,7 @@ def queries_from_text(text: str) -> list[str]:
 
 
 def queries_from_csv(text: str) -> list[str]:
-    """The `query` column when the first row names one, else the first column of every row."""
+    """The column the first row names (QUERY_COLUMN_NAMES), else the first column of every row."""
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
             text[:4096], delimiters=_CSV_DELIMITERS
@@ -36,8 +42,9 @@ def queries_from_csv(text: str) -> list[str]:
     column = 0
     if rows:
         header = [cell.strip().lower() for cell in rows[0]]
-        if "query" in header:
-            column = header.index("query")
+        named = next((name for name in QUERY_COLUMN_NAMES if name in header), None)
+        if named:
+            column = header.index(named)
             rows = rows[1:]
     return [row[column].strip() for row in rows if len(row) > column and row[column].strip()]
 
@@ -55,6 +62,10 @@ class BatchForm(forms.Form):
         required=False,
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,text/csv,text/plain"}),
     )
+
+    # The results' download button sends back the queries it showed, exactly (a JSON list): typed
+    # text is split at spaces and commas, and a CSV cell may hold them.
+    looked_up = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, upload_too_large: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -83,11 +94,25 @@ class BatchForm(forms.Form):
                 FILE_NOT_CSV_MESSAGE.format(reason=error), code="file_not_csv"
             ) from None
 
+    def clean_looked_up(self) -> list[str] | None:
+        text = self.cleaned_data.get("looked_up")
+        if not text:
+            return None
+        try:
+            queries = json.loads(text)
+        except ValueError:
+            queries = None
+        if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
+            raise forms.ValidationError(LOOKED_UP_INVALID_MESSAGE, code="looked_up_invalid")
+        return queries
+
     def clean(self):
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        queries = queries_from_text(cleaned.get("queries") or "") + (cleaned.get("csv_file") or [])
+        queries = cleaned.get("looked_up") or (
+            queries_from_text(cleaned.get("queries") or "") + (cleaned.get("csv_file") or [])
+        )
         if not queries:
             raise forms.ValidationError(BATCH_EMPTY_MESSAGE, code="empty")
         limit = settings.LOOKUP_BATCH_MAX

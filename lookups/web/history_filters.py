@@ -1,5 +1,6 @@
 """The history API's filters and its body for a row: what `GET /api/v1/history/` reads, through the
-indexes in Lookup.Meta.indexes (filters and time ranges walk an index newest first)."""
+indexes in Lookup.Meta.indexes (filters and time ranges walk an index newest first). The same row
+as CSV, in one fixed column set for the API and the admin's export: HISTORY_CSV."""
 
 import datetime as dt
 import re
@@ -12,6 +13,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from lookups.errors import InvalidHistoryFilter
 from lookups.models import Channel, Lookup
+from lookups.web.csv_format import CsvTable
 
 # --- History API filters ------------------------------------------------------------------------
 
@@ -176,3 +178,57 @@ def history_row_as_dict(row: Lookup) -> dict:
         if row.database_edition
         else None,
     }
+
+
+# --- The same row as CSV --------------------------------------------------------------------------
+
+# One line per history row, in these columns on every page: the history API's CSV and the admin's
+# export. docs/api.md describes them.
+HISTORY_CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "query",
+    "channel",
+    "outcome",
+    "addresses",
+    "ip_address",
+    "network",
+    "continent_code",
+    "country_code",
+    "country_name",
+    "subdivision_code",
+    "subdivision_name",
+    "city",
+    "postal_code",
+    "latitude",
+    "longitude",
+    "accuracy_radius",
+    "time_zone",
+    "time_zone_source",
+    "requester",
+    "database_edition",
+    "database_build_date",
+)
+
+
+def _csv_values(body: Mapping) -> dict:
+    """history_row_as_dict's body as HISTORY_CSV_COLUMNS."""
+    country, subdivision = body.get("country") or {}, body.get("subdivision") or {}
+    location, database = body.get("location") or {}, body.get("database") or {}
+    return {
+        **{column: body.get(column) for column in HISTORY_CSV_COLUMNS},
+        "addresses": " ".join(body.get("addresses") or ()),
+        "country_code": country.get("iso_code"),
+        "country_name": country.get("name"),
+        "subdivision_code": subdivision.get("iso_code"),
+        "subdivision_name": subdivision.get("name"),
+        **{
+            key: location.get(key)
+            for key in ("latitude", "longitude", "accuracy_radius", "time_zone", "time_zone_source")
+        },
+        "database_edition": database.get("edition"),
+        "database_build_date": database.get("build_date"),
+    }
+
+
+HISTORY_CSV = CsvTable(columns=HISTORY_CSV_COLUMNS, values=_csv_values)

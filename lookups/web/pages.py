@@ -6,6 +6,7 @@ lookup answers only the result's HTML, which the page's script swaps in without 
 """
 
 import ipaddress
+import json
 from http import HTTPStatus
 
 from django.conf import settings
@@ -157,6 +158,6 @@ def _batch_post(request: HttpRequest, limit: UploadLimitHandler) -> HttpResponse
             "rows": rows,
             "found": len(rows) - failed,
             "failed": failed,
-            "queries_text": "\n".join(queries),
+            "looked_up": json.dumps(queries),
         },
     )

@@ -1,46 +1,45 @@
-"""CSV output for the API: one row per result, nested fields flattened (country.iso_code); XML that
-carries any query; JSON through orjson where it writes the same bytes as DRF."""
+"""The API's renderers: CSV in one fixed column set per kind of answer; XML that carries any query;
+JSON through orjson where it writes the same bytes as DRF."""
 
 import re
 from typing import Any
 
 import orjson
 from rest_framework import renderers
-from rest_framework_csv.renderers import CSVRenderer
 from rest_framework_xml import renderers as xml_renderers
 
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        flat: dict[str, Any] = {}
-        for key, value in data.items():
-            flat.update(flatten(value, f"{prefix}{key}."))
-        return flat
-    if isinstance(data, list):
-        if all(not isinstance(item, dict | list) for item in data):
-            return {prefix[:-1]: " ".join("" if item is None else str(item) for item in data)}
-        flat = {}
-        for index, item in enumerate(data):
-            flat.update(flatten(item, f"{prefix}{index}."))
-        return flat
-    return {prefix[:-1]: data}
+from lookups.web.csv_format import CsvTable
 
 
-class FlatCSVRenderer(CSVRenderer):
+def _error_csv_values(body: dict[str, Any]) -> dict[str, Any]:
+    return {"error_code": body["error"].get("code"), "error_message": body["error"].get("message")}
+
+
+# An endpoint whose rows have no error columns (the history) answers a refusal in these.
+ERROR_CSV = CsvTable(columns=("error_code", "error_message"), values=_error_csv_values)
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """CSV in the view's one column set (its `csv_table`, or the plain views' `csv_table` in the
+    renderer context): one row per result, the same columns whatever the data (lookups.web.csv_format)."""
+
+    media_type = "text/csv"
     format = "csv"
 
-    def render(self, data, media_type=None, renderer_context=None, writer_opts=None):
-        if isinstance(data, dict) and isinstance(data.get("results"), list):
-            rows = [flatten(item) for item in data["results"]]
-        elif isinstance(data, list):
-            rows = [flatten(item) for item in data]
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        context = renderer_context or {}
+        table = context.get("csv_table") or getattr(context.get("view"), "csv_table", None)
+        if isinstance(data, dict) and isinstance(data.get("error"), dict):
+            if table is None or "error_code" not in table.columns:
+                table = ERROR_CSV
+            bodies = [data]
+        elif table is None:
+            raise TypeError(f"{type(context.get('view')).__name__} has no csv_table to write CSV with")
+        elif isinstance(data, dict) and isinstance(data.get("results"), list):
+            bodies = data["results"]
         else:
-            rows = [flatten(data)]
-        header: list[str] = []
-        for row in rows:
-            header.extend(key for key in row if key not in header)
-        renderer_context = {**(renderer_context or {}), "header": header}
-        return super().render(rows, media_type, renderer_context, writer_opts)
+            bodies = [data]
+        return table.text(bodies).encode(self.charset)
 
 
 # Characters XML 1.0 cannot carry at all (not even escaped): C0 controls but tab, LF and CR,

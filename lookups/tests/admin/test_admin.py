@@ -4,6 +4,7 @@ import io
 from http import HTTPStatus
 
 import pytest
+from django.contrib.gis.geos import Point
 from django.core.cache import cache
 from django.db.models import QuerySet
 from django.test import Client
@@ -13,6 +14,7 @@ from lookups.admin.history_queries import HistoryQuerySet
 from lookups.models import Lookup, UpdateRun
 from lookups.tests.geoip_data import LONDON_IP
 from lookups.tests.history_data import NOW, ago, make_failed_lookup, make_lookup, make_user
+from lookups.web.history_filters import HISTORY_CSV
 
 pytestmark = pytest.mark.django_db
 
@@ -315,7 +317,7 @@ def test_export_the_selected_rows_as_csv(viewer_client):
     make_lookup(query="not-chosen")
     failed = make_failed_lookup(created_at=NOW - dt.timedelta(minutes=1))
     header, *rows = export(viewer_client, [chosen.pk, failed.pk])
-    assert header[:5] == ["id", "created_at", "query", "channel", "outcome"]
+    assert tuple(header) == HISTORY_CSV.columns  # the history API's CSV columns, documented once
     first = dict(zip(header, rows[0], strict=True))
     assert first["id"] == str(chosen.pk)
     assert first["created_at"] == "2026-11-20T12:00:00+00:00"
@@ -343,8 +345,13 @@ def test_export_across_every_page_follows_the_filters(viewer_client):
 
 def test_export_defuses_spreadsheet_formulas(viewer_client):
     row = make_failed_lookup(query='=HYPERLINK("http://evil.example")', outcome="invalid_query")
-    _, exported = export(viewer_client, [row.pk])
-    assert exported[2] == '\'=HYPERLINK("http://evil.example")'
+    at_sea = make_lookup(query="-1+2", city="@SUM(A1)", location=Point(-40.0, -30.0, srid=4326))
+    header, *rows = export(viewer_client, [row.pk, at_sea.pk])
+    exported = {line[0]: dict(zip(header, line, strict=True)) for line in rows}
+    assert exported[str(row.pk)]["query"] == '\'=HYPERLINK("http://evil.example")'
+    assert exported[str(at_sea.pk)]["query"] == "'-1+2"
+    assert exported[str(at_sea.pk)]["city"] == "'@SUM(A1)"
+    assert (exported[str(at_sea.pk)]["latitude"], exported[str(at_sea.pk)]["longitude"]) == ("-30.0", "-40.0")
 
 
 # --- The dashboard ---------------------------------------------------------------------------------

@@ -16,14 +16,18 @@ from lookups.errors import (
 )
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
+    AT_SEA_IP,
     BERLIN_IP,
     COUNTRY_ONLY_IP,
     LINKOPING_IP,
     LONDON_IP,
     UNKNOWN_PUBLIC_IP,
 )
+from lookups.web.api_body import LOOKUP_CSV
 
 pytestmark = pytest.mark.django_db
+
+HOSTILE = '=HYPERLINK("http://evil","x")'
 
 REQUIRED_KEYS = {
     "query",
@@ -201,10 +205,39 @@ def test_xml_yaml_and_csv_formats(client, city_database):
     yml = client.get(f"/api/v1/lookup/{LONDON_IP}", headers={"Accept": "application/yaml"})
     assert yaml.safe_load(yml.content)["country"]["iso_code"] == "GB"
     response = client.get(f"/api/v1/lookup/{LONDON_IP}?format=csv")
-    assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert rows[0]["country.iso_code"] == "GB"
-    assert rows[0]["location.time_zone"] == "Europe/London"
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    (row,) = csv.DictReader(io.StringIO(response.content.decode()))
+    assert row["country_code"] == "GB"
+    assert row["subdivision_1_name"] == "England"
+    assert row["subdivision_2_name"] == ""
+    assert row["time_zone"] == "Europe/London"
+    assert row["longitude"] == "-0.0931"  # a number, not text made safe
+    assert row["error_code"] == ""
+
+
+def csv_table(response) -> list[list[str]]:
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    return list(csv.reader(io.StringIO(response.content.decode())))
+
+
+def test_every_lookup_answers_csv_in_the_same_columns(client, city_database):
+    """Whatever the data (two places, one, none, no record, an error), one documented column set."""
+    for query in (LONDON_IP, AT_SEA_IP, COUNTRY_ONLY_IP, UNKNOWN_PUBLIC_IP, "10.0.0.1", "nope.example.com"):
+        header, *rows = csv_table(client.get(f"/api/v1/lookup/{query}?format=csv"))
+        assert tuple(header) == LOOKUP_CSV.columns, query
+        assert len(rows) == 1, query
+    header, *rows = csv_table(client.get("/api/v1/lookup/", {"format": "csv"}))  # 127.0.0.1: an error
+    assert tuple(header) == LOOKUP_CSV.columns
+    (row,) = csv.DictReader(io.StringIO(client.get("/api/v1/lookup/10.0.0.1?format=csv").content.decode()))
+    assert row["error_code"] == "address_not_public"
+    assert row["country_code"] == ""
+
+
+def test_negative_coordinates_stay_numbers_in_csv(client, city_database):
+    (row,) = csv.DictReader(
+        io.StringIO(client.get(f"/api/v1/lookup/{AT_SEA_IP}?format=csv").content.decode())
+    )
+    assert (row["latitude"], row["longitude"]) == ("30.0", "-40.0")
 
 
 def test_errors_in_other_formats(client, city_database):
@@ -238,10 +271,22 @@ def test_batch(client, city_database, django_assert_max_num_queries):
 
 
 def test_batch_in_csv(client, city_database):
-    response = post_batch(client, {"queries": [LONDON_IP, "10.0.0.1"]}, HTTP_ACCEPT="text/csv")
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert [row["query"] for row in rows] == [LONDON_IP, "10.0.0.1"]
-    assert rows[1]["error.code"] == "address_not_public"
+    queries = [LONDON_IP, "10.0.0.1", AT_SEA_IP, HOSTILE]
+    header, *rows = csv_table(post_batch(client, {"queries": queries}, HTTP_ACCEPT="text/csv"))
+    assert tuple(header) == LOOKUP_CSV.columns
+    rows = [dict(zip(header, row, strict=True)) for row in rows]
+    assert [row["query"] for row in rows] == [LONDON_IP, "10.0.0.1", AT_SEA_IP, "'" + HOSTILE]
+    assert rows[1]["error_code"] == "address_not_public"
+    assert rows[2]["longitude"] == "-40.0"
+    assert rows[3]["error_code"] == "invalid_query"
+    # A batch whose entries all lack a subdivision still has the column; one that fails whole too.
+    header, *_ = csv_table(post_batch(client, {"queries": [COUNTRY_ONLY_IP]}, HTTP_ACCEPT="text/csv"))
+    assert tuple(header) == LOOKUP_CSV.columns
+    refused = post_batch(client, {"queries": "8.8.8.8"}, HTTP_ACCEPT="text/csv")
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    header, row = csv_table(refused)
+    assert tuple(header) == LOOKUP_CSV.columns
+    assert dict(zip(header, row, strict=True))["error_code"] == "invalid_batch"
 
 
 def test_batch_too_large(client, city_database, settings):
@@ -303,6 +348,34 @@ def test_openapi_schema_and_docs(client):
     assert docs.status_code == HTTPStatus.OK
     assert b"cdn" not in docs.content.lower()
     assert b"swagger-ui" in docs.content
+
+
+def test_the_schema_documents_health_and_the_web_service(client):
+    schema = client.get("/api/schema/?format=json").json()
+    health = schema["paths"]["/health"]["get"]
+    assert health["operationId"] == "health"
+    assert health["security"] == [{}]
+    assert {"200", "503"} <= set(health["responses"])
+    webservice = schema["paths"]["/geoip/v2.1/{service}/{ip_address}"]["get"]
+    assert webservice["operationId"] == "webservice_lookup"
+    assert webservice["security"] == [{"maxmindBasicAuth": []}]
+    service = next(p for p in webservice["parameters"] if p["name"] == "service")
+    assert service["schema"]["enum"] == ["city", "country", "insights"]
+    assert {"200", "400", "401", "402", "403", "404", "503"} <= set(webservice["responses"])
+    assert set(webservice["responses"]["200"]["content"]) == {
+        "application/vnd.maxmind.com-city+json",
+        "application/vnd.maxmind.com-country+json",
+    }
+    assert set(webservice["responses"]["401"]["content"]) == {"application/vnd.maxmind.com-error+json"}
+
+
+def test_health_answers_what_the_schema_documents(client, city_database):
+    from lookups.web.api_schema import HealthSerializer
+
+    body = client.get("/health").json()
+    serializer = HealthSerializer(data=body)
+    assert serializer.is_valid(), serializer.errors
+    assert set(body) <= set(HealthSerializer().fields)
 
 
 def test_the_schema_describes_real_bodies(client, city_database):

@@ -287,5 +287,5 @@ def test_batch_in_every_format(client, city_database, queries, output_format):
 )
 def test_a_format_must_be_exactly_one_known_format(client, city_database, query_string):
     response = client.get(f"/api/v1/lookup/{LONDON_IP}?{query_string}")
-    assert response.status_code == HTTPStatus.NOT_FOUND
-    assert response.json()["error"]["code"] == "not_found"
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["error"]["code"] == "unknown_format"

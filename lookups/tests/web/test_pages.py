@@ -4,6 +4,7 @@ import csv
 import html
 import io
 import json
+import re
 from http import HTTPStatus
 
 import pytest
@@ -30,7 +31,13 @@ from lookups.tests.geoip_data import (
     LONDON_IP,
     UNKNOWN_PUBLIC_IP,
 )
-from lookups.web.forms import BATCH_EMPTY_MESSAGE, FILE_NOT_TEXT_MESSAGE, FILE_TOO_LARGE_MESSAGE
+from lookups.web.api_body import LOOKUP_CSV
+from lookups.web.forms import (
+    BATCH_EMPTY_MESSAGE,
+    FILE_NOT_TEXT_MESSAGE,
+    FILE_TOO_LARGE_MESSAGE,
+    LOOKED_UP_INVALID_MESSAGE,
+)
 from lookups.web.pages import OWN_ADDRESS_NOT_PUBLIC_MESSAGE
 
 pytestmark = pytest.mark.django_db
@@ -276,17 +283,68 @@ def test_batch_csv_upload_without_a_header_uses_the_first_column(client, city_da
 
 
 def test_batch_csv_download(client, city_database):
-    response = client.post("/batch", {"queries": f"{LONDON_IP}\n=cmd|x\n{COUNTRY_ONLY_IP}", "format": "csv"})
+    response = client.post(
+        "/batch", {"queries": f"{LONDON_IP}\n=cmd|x\n{COUNTRY_ONLY_IP}\n{AT_SEA_IP}", "format": "csv"}
+    )
     assert response.status_code == HTTPStatus.OK
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="easygeoip-batch-')
+    header, *_ = csv.reader(io.StringIO(text(response)))
+    assert tuple(header) == LOOKUP_CSV.columns  # the API's lookup columns, documented once
     rows = list(csv.DictReader(io.StringIO(text(response))))
-    assert [row["query"] for row in rows] == [LONDON_IP, "'=cmd|x", COUNTRY_ONLY_IP]
+    assert [row["query"] for row in rows] == [LONDON_IP, "'=cmd|x", COUNTRY_ONLY_IP, AT_SEA_IP]
     assert rows[0]["city"] == "London"
     assert rows[0]["longitude"] == "-0.0931"  # numbers are not "made safe"
     assert rows[1]["error_code"] == "invalid_query"
     assert rows[2]["country_code"] == "BT"
     assert rows[2]["latitude"] == ""
+    assert rows[3]["longitude"] == "-40.0"
+
+
+def download_form(response) -> dict[str, str]:
+    """The fields of the results' "Download these results as CSV" form, as a browser would post them."""
+    form = text(response).split('class="download-form"', 1)[1].split("</form>", 1)[0]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    return {name: html.unescape(value) for name, value in fields.items()} | {"format": "csv"}
+
+
+def test_the_download_has_exactly_the_rows_shown(client, city_database):
+    """Cells holding spaces, commas, quotes and line breaks are each one query, shown and downloaded."""
+    cells = [LONDON_IP, "bad input", "a,b", 'say "hi"', "two\nlines", "=1+1", COUNTRY_ONLY_IP]
+    content = "query\n" + "".join(f'"{cell.replace(chr(34), chr(34) * 2)}"\n' for cell in cells)
+    upload = SimpleUploadedFile("cells.csv", content.encode(), content_type="text/csv")
+    shown = client.post("/batch", {"csv_file": upload})
+    assert "7 queries: 2 found, 5 not." in text(shown)
+    downloaded = client.post("/batch", download_form(shown))
+    assert downloaded["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(text(downloaded))))
+    assert [row["query"] for row in rows] == [*cells[:5], "'=1+1", COUNTRY_ONLY_IP]
+
+
+def test_a_download_form_that_was_tampered_with_is_refused(client, city_database):
+    for value in ("not json", '{"a": 1}', "[1, 2]", "[]"):
+        response = client.post("/batch", {"looked_up": value, "format": "csv"})
+        assert response.status_code == HTTPStatus.BAD_REQUEST, value
+        assert html.escape(LOOKED_UP_INVALID_MESSAGE) in text(response)
+
+
+@pytest.mark.parametrize("name", ["ip", "IP", "address", "Host", "query", "ip_address", " IP_Address "])
+def test_a_csv_header_is_not_looked_up(client, city_database, name):
+    upload = SimpleUploadedFile(
+        "hosts.csv", f"{name}\n{LONDON_IP}\n{BERLIN_IP}\n".encode(), content_type="text/csv"
+    )
+    response = client.post("/batch", {"csv_file": upload})
+    assert "2 queries: 2 found, 0 not." in text(response)
+
+
+def test_a_known_header_names_the_column(client, city_database):
+    upload = SimpleUploadedFile(
+        "hosts.csv",
+        f"name,Address\nfirst,{LONDON_IP}\nsecond,{BERLIN_IP}\n".encode(),
+        content_type="text/csv",
+    )
+    response = client.post("/batch", {"csv_file": upload})
+    assert "2 queries: 2 found, 0 not." in text(response)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,30 @@
+"""The one CSV writer: fixed columns, and the guard against spreadsheet formulas on text cells only."""
+
+import csv
+import io
+
+import pytest
+
+from lookups.web import csv_format
+
+HOSTILE = ['=HYPERLINK("http://evil","x")', "+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_text_that_a_spreadsheet_would_run_is_made_inert(text):
+    assert csv_format.spreadsheet_safe(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", ["ok", "81.2.69.142", "2001:db8::/32", "", -0.0931, -40, 0, 1.5, None])
+def test_everything_else_is_written_as_it_is(value):
+    assert csv_format.spreadsheet_safe(value) == value
+
+
+def test_a_table_writes_its_columns_in_order_whatever_the_bodies_hold():
+    table = csv_format.CsvTable(
+        columns=("text", "number", "missing"), values=lambda body: {"text": body["t"], "number": body["n"]}
+    )
+    text = table.text([{"t": "=1+1", "n": -1.25}, {"t": "plain", "n": None}])
+    assert text.splitlines(keepends=True)[0] == "text,number,missing\r\n"
+    assert list(csv.reader(io.StringIO(text)))[1:] == [["'=1+1", "-1.25", ""], ["plain", "", ""]]
+    assert "".join(table.lines([])) == "text,number,missing\r\n"

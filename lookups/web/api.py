@@ -5,9 +5,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,8 +22,11 @@ from lookups.web.api_schema import (
     BatchInputSerializer,
     BatchOutputSerializer,
     ErrorSerializer,
+    HealthSerializer,
+    HealthUnavailableSerializer,
     HistoryPageSerializer,
     LookupResultSerializer,
+    MaxMindErrorSerializer,
 )
 from lookups.web.request_meta import client_address, request_language
 
@@ -79,6 +82,58 @@ class OwnAddressLookupDocumentation(APIView):
         responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
     )
     def get(self, request: Request) -> Response:
+        raise NotImplementedError  # never routed
+
+
+class HealthDocumentation(APIView):
+    """How the service is, for load balancers and operators: 200 while lookups are answered (status
+    ok, warning or degraded), 503 with the reason when they cannot be."""
+
+    authentication_classes = ()
+
+    @extend_schema(
+        operation_id="health",
+        responses={200: HealthSerializer, 503: HealthUnavailableSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        raise NotImplementedError  # never routed
+
+
+_MAXMIND_ERROR = "application/vnd.maxmind.com-error+json"
+
+
+class WebServiceDocumentation(APIView):
+    """MaxMind's GeoIP2 web-service protocol (City and Country), for MaxMind's client libraries:
+    HTTP basic auth with an API key's account ID and licence key (manage.py create_api_key), bodies
+    and error codes as MaxMind documents them. `me` looks up the caller's own address."""
+
+    authentication_classes = [BasicAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="webservice_lookup",
+        parameters=[
+            OpenApiParameter(
+                "service",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                enum=["city", "country", "insights"],
+                description="insights is MaxMind's, and answered 403 PERMISSION_REQUIRED here.",
+            ),
+            OpenApiParameter(
+                "ip_address", OpenApiTypes.STR, OpenApiParameter.PATH, description="An IP address, or me."
+            ),
+        ],
+        responses={
+            (200, "application/vnd.maxmind.com-city+json"): OpenApiTypes.OBJECT,
+            (200, "application/vnd.maxmind.com-country+json"): OpenApiTypes.OBJECT,
+            **{(status, _MAXMIND_ERROR): MaxMindErrorSerializer for status in (400, 401, 402, 403, 405, 503)},
+            (404, _MAXMIND_ERROR): MaxMindErrorSerializer,
+            # A path that is not the web service's at all (an address holding "/"): Django's page.
+            (404, "text/html"): OpenApiTypes.STR,
+        },
+    )
+    def get(self, request: Request, service: str, ip_address: str) -> Response:
         raise NotImplementedError  # never routed
 
 
@@ -175,8 +230,7 @@ class HistoryView(APIView):
         parameters=_HISTORY_PARAMETERS,
         responses={
             200: HistoryPageSerializer,
-            # 404: an unknown ?format= (as on every endpoint).
-            **{status: ErrorSerializer for status in (400, 401, 403, 404)},
+            **{status: ErrorSerializer for status in (400, 401, 403)},
         },
     )
     def get(self, request: Request) -> Response:

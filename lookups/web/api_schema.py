@@ -139,3 +139,36 @@ class HistoryPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = HistoryRowSerializer(many=True)
+
+
+# --- Health and MaxMind's web service (plain views: lookups.web.health, lookups.web.webservice) --
+
+
+class HealthDatabaseSerializer(serializers.Serializer):
+    edition = serializers.CharField()
+    build_date = serializers.DateTimeField()
+    age_days = serializers.IntegerField(help_text="Days since the build.")
+    attribution = serializers.CharField(allow_null=True, help_text="The credit the licence asks for.")
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["ok", "warning", "degraded"],
+        help_text="warning: a database older than GEOIP_MAX_AGE_DAYS; degraded: see warnings.",
+    )
+    warnings = serializers.ListField(child=serializers.CharField())
+    database = HealthDatabaseSerializer()
+    asn_database = HealthDatabaseSerializer(allow_null=True, help_text="null: no ASN database installed.")
+    message = serializers.CharField(required=False, help_text="With status warning: what to update.")
+
+
+class HealthUnavailableSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["unavailable"])
+    reason = serializers.CharField()
+
+
+class MaxMindErrorSerializer(serializers.Serializer):
+    """MaxMind's web-service error body."""
+
+    code = serializers.CharField(help_text="MaxMind's error code, such as IP_ADDRESS_NOT_FOUND.")
+    error = serializers.CharField()

@@ -12,6 +12,8 @@ from django.views.decorators.http import require_GET
 from lookups import history
 from lookups.core.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
 from lookups.errors import DatabaseUnavailable
+from lookups.web.api import HealthDocumentation
+from lookups.web.api_lookup import documented_as
 
 DATABASE_OLD_MESSAGE = (
     "The {edition} database is {age} days old (more than GEOIP_MAX_AGE_DAYS = {limit}). "
@@ -19,6 +21,7 @@ DATABASE_OLD_MESSAGE = (
 )
 
 
+@documented_as(HealthDocumentation)
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
     """How the service is: 200 "ok", 200 "warning" (old data) or "degraded" (PostgreSQL away,

@@ -26,6 +26,8 @@ from lookups.errors import (
 )
 from lookups.models import Channel
 from lookups.web import credentials
+from lookups.web.api import WebServiceDocumentation
+from lookups.web.api_lookup import documented_as
 from lookups.web.maxmind_body import CONTENT_TYPES, body_for
 from lookups.web.request_meta import client_address
 
@@ -90,6 +92,7 @@ def maxmind_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 
 @csrf_exempt  # basic auth, no cookies: nothing to forge, and a refused POST must answer in JSON
+@documented_as(WebServiceDocumentation)
 @maxmind_errors
 def lookup(request: HttpRequest, service: str, ip_address: str) -> HttpResponse:
     if request.method != "GET":

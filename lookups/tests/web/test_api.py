@@ -358,7 +358,7 @@ def test_the_schema_documents_health_and_the_web_service(client):
     assert {"200", "503"} <= set(health["responses"])
     webservice = schema["paths"]["/geoip/v2.1/{service}/{ip_address}"]["get"]
     assert webservice["operationId"] == "webservice_lookup"
-    assert webservice["security"] == [{"maxmindBasicAuth": []}]
+    assert webservice["security"] == [{"basicAuth": []}]
     service = next(p for p in webservice["parameters"] if p["name"] == "service")
     assert service["schema"]["enum"] == ["city", "country", "insights"]
     assert {"200", "400", "401", "402", "403", "404", "503"} <= set(webservice["responses"])

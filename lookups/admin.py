@@ -15,7 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -33,6 +33,18 @@ REQUESTER_POLICY = {
     "full": "recorded whole (LOOKUP_REQUESTER_ADDRESS=full)",
     "none": "not recorded (LOOKUP_REQUESTER_ADDRESS=none)",
 }
+
+
+NUL_IN_FILTER_MESSAGE = "A filter or search holds a NUL character, which no stored text can contain."
+
+
+class RefusesNul:
+    """A 400 for a list whose filters or search hold NUL: PostgreSQL refuses it in text, a 500."""
+
+    def changelist_view(self, request, extra_context=None):
+        if any("\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists()):
+            return HttpResponseBadRequest(NUL_IN_FILTER_MESSAGE, content_type="text/plain; charset=utf-8")
+        return super().changelist_view(request, extra_context)
 
 
 class CountryFilter(admin.SimpleListFilter):
@@ -147,7 +159,7 @@ def export_csv(modeladmin, request: HttpRequest, queryset: QuerySet) -> Streamin
 
 
 @admin.register(Lookup)
-class LookupAdmin(admin.ModelAdmin):
+class LookupAdmin(RefusesNul, admin.ModelAdmin):
     list_display = (
         "created_at",
         "query",
@@ -293,7 +305,7 @@ def _tiles() -> tuple[str, dict]:
 
 
 @admin.register(UpdateRun)
-class UpdateRunAdmin(admin.ModelAdmin):
+class UpdateRunAdmin(RefusesNul, admin.ModelAdmin):
     """Written by `manage.py update_maxmind` only."""
 
     list_display = ("created_at", "source", "edition", "build_date", "outcome", "message")
@@ -313,7 +325,7 @@ class UpdateRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(RefusesNul, admin.ModelAdmin):
     """Web-service keys: created here (the licence key is shown once), renamed, limited, revoked.
 
     The hash is never shown. Keys are revoked rather than deleted, so that the history keeps

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.test import Client
 
 from lookups import selectors
+from lookups.admin import NUL_IN_FILTER_MESSAGE
 from lookups.models import Lookup, UpdateRun
 from lookups.selectors import HistoryQuerySet
 from lookups.tests.geoip_data import LONDON_IP
@@ -411,3 +412,33 @@ def test_dashboard_without_lookups_or_a_database(viewer_client, geoip_dir):
 def test_dashboard_is_linked_from_the_admin_index_and_the_list(viewer_client):
     assert DASHBOARD in viewer_client.get("/admin/").content.decode()
     assert DASHBOARD in viewer_client.get(LIST).content.decode()
+
+
+# PostgreSQL refuses NUL in text: a filter holding one was a 500 (issue 19).
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"country": "\x00"},
+        {"country": "G\x00B"},
+        {"channel__exact": "\x00"},
+        {"outcome": "\x00"},
+        {"tz_source": "\x00"},
+        {"time_zone_source__exact": "\x00"},
+        {"api_key__id__exact": "\x00"},
+        {"q": "\x00"},
+        {"created_at__year": "\x00"},
+    ],
+)
+def test_a_nul_in_a_filter_is_a_400_not_a_500(viewer_client, params):
+    make_lookup(query="london")
+    response = viewer_client.get(LIST, params)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.content.decode() == NUL_IN_FILTER_MESSAGE
+
+
+@pytest.mark.parametrize(
+    "url", ["/admin/lookups/updaterun/?outcome=%00", "/admin/lookups/apikey/?revoked__exact=%00"]
+)
+def test_a_nul_in_the_other_lists_filters_is_a_400(staff_client, url):
+    UpdateRun.objects.create(source="file", outcome="installed")
+    assert staff_client.get(url).status_code == HTTPStatus.BAD_REQUEST

@@ -15,6 +15,10 @@ IPV4_LEADING_ZERO_MESSAGE = (
     "That is not a valid IPv4 address: write four decimal numbers from 0 to 255, "
     "without leading zeros, such as 8.8.8.8."
 )
+IPV4_STRAY_DOT_MESSAGE = (
+    "That is not a valid IPv4 address: write four decimal numbers from 0 to 255 with one dot "
+    "between each and none at either end, such as 8.8.8.8."
+)
 ADDRESS_NOT_PUBLIC_MESSAGE = (
     "{subject} is not a public address: private, loopback, link-local, shared, multicast, "
     "reserved and documentation ranges are not looked up."

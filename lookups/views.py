@@ -24,7 +24,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from lookups import display, history, services
 from lookups.api import HISTORY_UNAVAILABLE_MESSAGE, REQUEST_TOO_LARGE_MESSAGE, THROTTLED_MESSAGE
 from lookups.clients import accepted_languages, choose_language, client_address
-from lookups.errors import DatabaseUnavailable, HistoryUnavailable, LookupFailed
+from lookups.errors import (
+    INVALID_QUERY_MESSAGE,
+    DatabaseUnavailable,
+    HistoryUnavailable,
+    InvalidQuery,
+    LookupFailed,
+)
 from lookups.forms import BatchForm
 from lookups.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
 from lookups.models import Channel
@@ -125,6 +131,9 @@ def home(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     if query:
         return render_lookup(request, *lookup_outcome(request, query))
+    if "q" in request.GET:  # the form sent blank: ask for a query, do not look the visitor up
+        error = InvalidQuery(INVALID_QUERY_MESSAGE)
+        return render_lookup(request, {"query": "", "error": error}, error.status, {})
     own = client_address(request)
     if not is_public_address(own):
         note = OWN_ADDRESS_NOT_PUBLIC_MESSAGE.format(address=own or "unknown")
@@ -136,7 +145,8 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def lookup_page(request: HttpRequest, query: str) -> HttpResponse:
     """The shareable address of a lookup: /lookup/<query>."""
-    return render_lookup(request, *lookup_outcome(request, query.strip()))
+    # /lookup/8.8.8.8/ is 8.8.8.8: no query ends in a slash.
+    return render_lookup(request, *lookup_outcome(request, query.strip().removesuffix("/")))
 
 
 # --- Batch ------------------------------------------------------------------------------------

@@ -145,6 +145,14 @@ def test_forwarding_headers_count_only_from_trusted_proxies(client, city_databas
     assert body["ip_address"] == BERLIN_IP
 
 
+@pytest.mark.parametrize("path", [f"/api/v1/lookup/{LONDON_IP}/", f"/api/v1/lookup/{LONDON_IP}/?lang=de"])
+def test_a_trailing_slash_still_looks_the_address_up(client, city_database, path):
+    response = client.get(path)
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["ip_address"] == LONDON_IP
+    assert Lookup.objects.get().query == LONDON_IP
+
+
 @pytest.mark.parametrize(
     ("query", "status", "code", "message"),
     [

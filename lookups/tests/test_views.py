@@ -157,6 +157,23 @@ def test_errors_are_messages_in_the_page(client, city_database, path, status, co
     assert Lookup.objects.get().outcome == code
 
 
+def test_a_trailing_slash_on_the_lookup_page_still_looks_up(client, city_database):
+    response = client.get(f"/lookup/{LONDON_IP}/")
+    assert response.status_code == HTTPStatus.OK
+    assert Lookup.objects.get().query == LONDON_IP
+
+
+@pytest.mark.parametrize("blank", [" ", "   ", "\t"])
+def test_a_blank_query_asks_for_an_address(client, city_database, blank):
+    response = client.get("/", {"q": blank})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    page = text(response)
+    assert 'data-code="invalid_query"' in page
+    assert INVALID_QUERY_MESSAGE in page
+    assert "not a public address" not in page
+    assert Lookup.objects.count() == 0  # nothing was looked up
+
+
 def test_database_missing_is_a_message(client, geoip_dir):
     response = client.get(f"/lookup/{LONDON_IP}")
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE

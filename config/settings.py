@@ -235,6 +235,9 @@ MAXMIND_EDITIONS = env_list("MAXMIND_EDITIONS", "GeoLite2-City")
 DBIP_DOWNLOAD_URL = env_str("DBIP_DOWNLOAD_URL", "https://download.db-ip.com/free")
 # The optional ASN database's file name in GEOIP_PATH: lookups gain `traits` when it is there.
 GEOIP_ASN = env_str("GEOIP_ASN", "GeoLite2-ASN.mmdb")
+# How the commands we print for operators begin: bin/manage in a checkout (it loads .env and the
+# virtualenv); the image sets the `docker compose exec app python manage.py` form.
+MANAGE_COMMAND = env_str("MANAGE_COMMAND", "bin/manage")
 # /health turns to a warning past this age (GeoLite's licence asks for updates within 30 days).
 GEOIP_MAX_AGE_DAYS = env_int("GEOIP_MAX_AGE_DAYS", 30)
 # --- History: retention ---------------------------------------------------------------------

@@ -24,6 +24,7 @@ from leaflet import app_settings as leaflet_settings
 
 from lookups import credentials, dashboard, display
 from lookups.models import OUTCOME_OK, ApiKey, ApiKeyUsage, Lookup, TimeZoneSource, UpdateRun
+from lookups.operator_messages import manage_command
 from lookups.selectors import EstimatedCountPaginator, HistoryQuerySet, distinct_values
 
 NO_VALUE = "none"  # the filter choice for rows without a country or time zone
@@ -294,6 +295,7 @@ class LookupAdmin(RefusesNul, admin.ModelAdmin):
             "cache_minutes": dashboard.CACHE_SECONDS // 60,
             "databases": dashboard.installed_databases(),
             "update_runs": dashboard.recent_update_runs(),
+            "update_command": manage_command("update_maxmind"),
         }
         return TemplateResponse(request, "admin/lookups/lookup/dashboard.html", context)
 

@@ -27,8 +27,9 @@ NAME_NOT_PUBLIC_MESSAGE = "{name} does not resolve to any public address."
 NAME_NOT_RESOLVED_MESSAGE = "{name} does not resolve to any address."
 DNS_FAILURE_MESSAGE = "The name servers did not answer for {name} in time. Try again later."
 ADDRESS_NOT_FOUND_MESSAGE = "{address} is not in the GeoIP database."
+# For visitors: a plain sentence. Operators get the command in /health and check_data.
 DATABASE_MISSING_MESSAGE = (
-    "No GeoIP database is installed. An operator can install one with `manage.py update_maxmind`."
+    "No GeoIP database is installed yet, so no address can be looked up. Try again later."
 )
 DATABASE_INVALID_MESSAGE = "The installed GeoIP database cannot be used: {reason}"
 BATCH_TOO_LARGE_MESSAGE = "A batch holds at most {limit} queries; this one has {count}."

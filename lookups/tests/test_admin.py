@@ -378,7 +378,7 @@ def test_dashboard(viewer_client, city_database, django_assert_max_num_queries):
     assert "33.3%" in page
     assert "GeoLite2-City.mmdb" in page
     assert "GeoLite2-City" in page
-    assert "No update has run yet" in page
+    assert "No update has run yet: <code>bin/manage update_maxmind</code>." in page
 
 
 def test_dashboard_lists_the_last_update_runs(viewer_client):

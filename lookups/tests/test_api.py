@@ -338,4 +338,16 @@ def test_health(client, city_database):
 def test_health_without_database(client, geoip_dir):
     response = client.get("/health")
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert response.json() == {"status": "unavailable", "reason": DATABASE_MISSING_MESSAGE}
+    assert response.json() == {
+        "status": "unavailable",
+        "reason": DATABASE_MISSING_MESSAGE,
+        # /health is for operators: the command to run, as they would type it.
+        "fix": "bin/manage update_maxmind (or, for a file you have: bin/manage update_maxmind --file PATH)",
+    }
+
+
+def test_messages_for_visitors_hold_no_commands_or_markdown(client, geoip_dir):
+    message = client.get(f"/api/v1/lookup/{LONDON_IP}").json()["error"]["message"]
+    assert message == DATABASE_MISSING_MESSAGE
+    for operator_words in ("`", "manage", "update_maxmind", "operator"):
+        assert operator_words not in message

@@ -43,6 +43,10 @@ OWN_ADDRESS_NOT_PUBLIC_MESSAGE = (
     "Type an IP address or a domain name above."
 )
 
+# When no place but the network's registration is known (1.1.1.1): the heading and the map say so.
+REGISTERED_ONLY_SUMMARY = "Only the country where this network is registered is known: {country}."
+NO_PLACE_SUMMARY = "No place is known for this address."
+
 
 class PageThrottled(LookupFailed):
     code = "throttled"
@@ -76,11 +80,19 @@ def result_context(request: HttpRequest, result: services.LookupResult) -> dict:
         api_url += f"?lang={language}"
     places = [body["city"] and body["city"]["name"], *(s["name"] for s in body["subdivisions"][:1])]
     places.append(body["country"] and body["country"]["name"])
+    place_summary = ", ".join(place for place in places if place)
+    if place_summary:
+        summary = place_summary
+    elif body["registered_country"]:
+        summary = REGISTERED_ONLY_SUMMARY.format(country=body["registered_country"]["name"])
+    else:
+        summary = NO_PLACE_SUMMARY
     return {
         "result": result,
         "body": body,
         "flag": display.flag_emoji(result.country and result.country.code),
-        "place_summary": ", ".join(place for place in places if place),
+        "place_summary": place_summary,
+        "summary": summary,
         "local_time": display.local_time(result.time_zone),
         "time_zone_source": display.TIME_ZONE_SOURCES.get(result.time_zone_source or ""),
         "map": display.map_view(result),

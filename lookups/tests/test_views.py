@@ -29,6 +29,7 @@ from lookups.tests.geoip_data import (
     COUNTRY_ONLY_IP,
     LINKOPING_IP,
     LONDON_IP,
+    REGISTERED_ONLY_IP,
     UNKNOWN_PUBLIC_IP,
 )
 from lookups.views import OWN_ADDRESS_NOT_PUBLIC_MESSAGE
@@ -126,6 +127,17 @@ def test_a_country_level_result_has_no_map(client, city_database):
     assert "data-map" not in page
     assert "Only the country is known" in page
     assert "Bhutan (BT)" in page
+    assert '<p class="summary">Bhutan</p>' in page
+
+
+def test_only_the_registered_country_known_is_said_alike_in_the_heading_and_the_map(client, city_database):
+    page = text(client.get(f"/lookup/{REGISTERED_ONLY_IP}"))
+    assert "No place is known" not in page
+    assert "Only the country is known" not in page
+    summary = "Only the country where this network is registered is known: Australia."
+    assert f'<p class="summary">{summary}</p>' in page
+    assert "Only the registered country is known for this address: there is no position to show" in page
+    assert "Registered in</dt><dd>Australia (AU)" in page
 
 
 @pytest.mark.parametrize(

@@ -537,3 +537,31 @@ def test_accessibility_checks(browsing, tmp_path):
     page.get_by_role("button", name="Look up", exact=True).click()
     expect(page.locator(".results-table")).to_be_visible()
     assert axe_violations(page) == []
+
+
+def test_every_page_has_an_icon(browser, server):
+    """Chromium asks for /favicon.ico by itself (the admin's pages, the API docs) unless a page links
+    an icon: both must be there, or the console reports a 404 on every page."""
+    # No request routing here: with it, Chromium does not ask for the icon at all. These pages
+    # load nothing from elsewhere (no lookup, so no map tiles).
+    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.location["url"]))
+    for path in ["/", "/batch", "/admin/login/", "/api/docs/"]:
+        page.goto(path)
+        page.wait_for_timeout(700)  # the browser asks for the icon after the page has loaded
+    context.close()
+    assert errors == []
+    linked = page_icon_href(server.get("/")[2].decode())
+    status, headers, _ = server.get(linked)
+    assert (status, headers["Content-Type"]) == (HTTPStatus.OK, "image/svg+xml")
+    status, headers, body = server.get("/favicon.ico")
+    assert (status, headers["Content-Type"]) == (HTTPStatus.OK, "image/x-icon")
+    assert body[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
+def page_icon_href(html: str) -> str:
+    match = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', html)
+    assert match, "base.html links no icon"
+    return match.group(1)

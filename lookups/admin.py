@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -92,6 +92,17 @@ class TimeZoneSourceFilter(admin.SimpleListFilter):
         if value is None:
             return queryset
         return queryset.filter(time_zone_source="" if value == NO_VALUE else value)
+
+
+class ApiKeyFilter(admin.RelatedFieldListFilter):
+    """The web-service key, with the rows made without one named in words rather than "-"."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.empty_value_display = NO_API_KEY
+
+
+NO_API_KEY = "No API key (pages and the JSON API)"
 
 
 CSV_COLUMNS = [
@@ -175,7 +186,7 @@ class LookupAdmin(RefusesNul, admin.ModelAdmin):
     )
     list_display_links = ("created_at", "query")
     list_select_related = ("api_key",)  # nullable: Django would not follow it by itself
-    list_filter = (CountryFilter, "channel", OutcomeFilter, TimeZoneSourceFilter, "api_key")
+    list_filter = (CountryFilter, "channel", OutcomeFilter, TimeZoneSourceFilter, ("api_key", ApiKeyFilter))
     # Each word is looked for in the query and the city (trigram indexes); an address also
     # matches the address geolocated exactly (see get_search_results).
     search_fields = ("query", "city")
@@ -306,12 +317,31 @@ def _tiles() -> tuple[str, dict]:
     return url, options if isinstance(options, dict) else {}
 
 
+# A run that never read a database (a file or URL that failed) has the file's or URL's name
+# where the edition goes: an edition is known once a build date is.
+_EDITION_READ = Q(build_date__isnull=False) | ~Q(source__in=["file", "url"])
+
+
+class EditionFilter(admin.SimpleListFilter):
+    title = "edition"
+    parameter_name = "edition"
+
+    def lookups(self, request, model_admin):
+        editions = (
+            UpdateRun.objects.filter(_EDITION_READ).exclude(edition="").values_list("edition", flat=True)
+        )
+        return [(edition, edition) for edition in sorted(set(editions))]
+
+    def queryset(self, request, queryset):
+        return queryset if self.value() is None else queryset.filter(_EDITION_READ, edition=self.value())
+
+
 @admin.register(UpdateRun)
 class UpdateRunAdmin(RefusesNul, admin.ModelAdmin):
     """Written by `manage.py update_maxmind` only."""
 
-    list_display = ("created_at", "source", "edition", "build_date", "outcome", "message")
-    list_filter = ("outcome", "source", "edition")
+    list_display = ("created_at", "source", "edition_read", "build_date", "outcome", "message")
+    list_filter = ("outcome", "source", EditionFilter)
     search_fields = ("message", "=checksum")
     date_hierarchy = "created_at"
     readonly_fields = ("created_at", "source", "edition", "build_date", "checksum", "outcome", "message")
@@ -324,6 +354,11 @@ class UpdateRunAdmin(RefusesNul, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="edition", ordering="edition")
+    def edition_read(self, run: UpdateRun) -> str:
+        read = run.build_date is not None or run.source not in {"file", "url"}
+        return run.edition if read and run.edition else "—"
 
 
 @admin.register(ApiKey)

@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from django.test import Client
 
-from lookups import selectors
+from lookups import credentials, selectors
 from lookups.admin import NUL_IN_FILTER_MESSAGE
 from lookups.models import Lookup, UpdateRun
 from lookups.selectors import HistoryQuerySet
@@ -442,3 +442,50 @@ def test_a_nul_in_a_filter_is_a_400_not_a_500(viewer_client, params):
 def test_a_nul_in_the_other_lists_filters_is_a_400(staff_client, url):
     UpdateRun.objects.create(source="file", outcome="installed")
     assert staff_client.get(url).status_code == HTTPStatus.BAD_REQUEST
+
+
+# --- Labels and columns (issue 19) ----------------------------------------------------------------
+
+
+def test_labels_spell_ip_and_api_as_people_do(viewer_client):
+    row = make_lookup()
+    listing = viewer_client.get(LIST).content.decode()
+    page = viewer_client.get(detail(row)).content.decode()
+    for text in (listing, page):
+        assert "IP address" in text
+        assert "API key" in text
+        assert "Ip address" not in text
+        assert "Api key" not in text
+
+
+def test_the_key_filter_names_the_rows_without_a_key(viewer_client):
+    make_lookup()
+    credentials.create_api_key(name="nightly import")  # the filter shows once there is a key
+    response = viewer_client.get(LIST)
+    cl = response.context["cl"]
+    [spec] = [spec for spec in cl.filter_specs if spec.title == "API key"]
+    displays = [choice["display"] for choice in spec.choices(cl)]
+    assert displays[-1] == "No API key (pages and the JSON API)"
+    assert "-" not in displays
+
+
+def test_a_failed_update_shows_no_file_name_as_its_edition(staff_client):
+    UpdateRun.objects.create(
+        source="file", edition="my-download.mmdb", outcome="failed", message="No such file: my-download.mmdb."
+    )
+    UpdateRun.objects.create(
+        source="file",
+        edition="GeoLite2-City",
+        build_date=NOW,
+        outcome="installed",
+        message="Installed GeoLite2-City.",
+    )
+    response = staff_client.get("/admin/lookups/updaterun/")
+    cells = [run_edition for run_edition in response.context["cl"].result_list]
+    admin_edition = response.context["cl"].model_admin.edition_read
+    assert [admin_edition(run) for run in cells] == ["GeoLite2-City", "—"]
+    page = response.content.decode()
+    assert page.count("my-download.mmdb") == 1  # in its message, not as an edition
+    cl = response.context["cl"]
+    [spec] = [spec for spec in cl.filter_specs if spec.title == "edition"]
+    assert [value for value, _ in spec.lookup_choices] == ["GeoLite2-City"]

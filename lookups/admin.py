@@ -174,7 +174,7 @@ def export_csv(modeladmin, request: HttpRequest, queryset: QuerySet) -> Streamin
 class LookupAdmin(RefusesNul, admin.ModelAdmin):
     list_display = (
         "created_at",
-        "query",
+        "query_cut",
         "ip_address",
         "country",
         "city",
@@ -184,7 +184,7 @@ class LookupAdmin(RefusesNul, admin.ModelAdmin):
         "api_key",
         "outcome",
     )
-    list_display_links = ("created_at", "query")
+    list_display_links = ("created_at", "query_cut")
     list_select_related = ("api_key",)  # nullable: Django would not follow it by itself
     list_filter = (CountryFilter, "channel", OutcomeFilter, TimeZoneSourceFilter, ("api_key", ApiKeyFilter))
     # Each word is looked for in the query and the city (trigram indexes); an address also
@@ -237,6 +237,10 @@ class LookupAdmin(RefusesNul, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def changelist_view(self, request, extra_context=None):
+        # The history's columns need the width the navigation sidebar takes (the index has it).
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
     def get_queryset(self, request):
         queryset = HistoryQuerySet(model=self.model, using=self.model.objects.db)
         return queryset.order_by(*self.get_ordering(request))
@@ -248,6 +252,11 @@ class LookupAdmin(RefusesNul, admin.ModelAdmin):
         except ValueError:
             return results, may_have_duplicates
         return results | queryset.filter(ip_address=str(address)), may_have_duplicates
+
+    @admin.display(description="query")
+    def query_cut(self, obj: Lookup) -> str:
+        """Cut to fit its column (255 characters pushed every other one off the screen)."""
+        return format_html('<span class="truncated-text" title="{}">{}</span>', obj.query, obj.query)
 
     @admin.display(description="country", ordering="country_code")
     def country(self, obj: Lookup) -> str:

@@ -134,7 +134,9 @@ class Lookup(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.query} ({self.outcome}) at {self.created_at:%Y-%m-%d %H:%M:%S}"
+        # Cut: this titles the admin's page and breadcrumbs, where 255 characters widened the page.
+        query = self.query if len(self.query) <= 40 else self.query[:39] + "…"
+        return f"{query} ({self.outcome}) at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
     @property
     def succeeded(self) -> bool:

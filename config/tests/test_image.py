@@ -144,6 +144,8 @@ def test_the_production_image_serves_lookups_and_pages_and_records_them(
         app.wait_until_serving()
         status, body = app.get("/health")
         assert status == 503, body  # no database yet, and it says so
+        # ...with the command that installs one, as an operator of the container types it.
+        assert "docker compose exec app python manage.py update_maxmind" in app.container.logs()
 
         installed = app.container.install_database(large_city_database)
         assert "installed the database" in installed

@@ -147,6 +147,11 @@ def test_the_app_starts_only_on_a_healthy_postgis_and_keeps_its_data_on_volumes(
     assert "ports" not in scheduler
 
     assert set(volumes) == {"db-data", "geoip", "spool", "caddy-data", "caddy-config"}
+    valkey = services["valkey"]
+    assert app["depends_on"]["valkey"]["condition"] == "service_healthy"
+    assert interpolate(valkey["image"], {}) == "valkey/valkey:8"
+    assert valkey["read_only"] is True
+    assert production_app_environment()["REDIS_URL"] == "redis://valkey:6379/0"
     environment = production_app_environment()
     assert environment["GEOIP_PATH"] == "/data/geoip" == image_environment()["GEOIP_PATH"]
     url = urlsplit(environment["DATABASE_URL"])

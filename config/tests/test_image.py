@@ -90,7 +90,8 @@ class App:
             "PAGE_THROTTLE_RATE": "",
             **env,
         }
-        arguments = ["run", "-d", "--network", "host", "--read-only", "--tmpfs", "/tmp"]
+        name = f"easygeoip-test-{uuid.uuid4().hex[:8]}"
+        arguments = ["run", "-d", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp"]
         # The image's own health check, run every 2 s instead of every 30 s.
         arguments += ["--health-interval", "2s"]
         for volume, target in volumes.items():

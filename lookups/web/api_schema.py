@@ -154,17 +154,18 @@ class HealthDatabaseSerializer(serializers.Serializer):
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
         choices=["ok", "warning", "degraded"],
-        help_text="warning: a database older than GEOIP_MAX_AGE_DAYS; degraded: see warnings.",
+        help_text="warning: a database older than GEOIP_MAX_AGE_DAYS; degraded: PostgreSQL away or "
+        "history waiting on disk. warnings says why.",
     )
     warnings = serializers.ListField(child=serializers.CharField())
     database = HealthDatabaseSerializer()
     asn_database = HealthDatabaseSerializer(allow_null=True, help_text="null: no ASN database installed.")
-    message = serializers.CharField(required=False, help_text="With status warning: what to update.")
 
 
 class HealthUnavailableSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["unavailable"])
     reason = serializers.CharField()
+    fix = serializers.CharField(help_text="The command that installs a database.")
 
 
 class MaxMindErrorSerializer(serializers.Serializer):

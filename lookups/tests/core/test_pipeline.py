@@ -288,11 +288,11 @@ def test_invalid_query_message(city_database):
     "module",
     [
         "lookups.errors",
-        "lookups.api",
-        "lookups.forms",
-        "lookups.selectors",
-        "lookups.views",
-        "lookups.webservice",
+        "lookups.web.api",
+        "lookups.web.forms",
+        "lookups.web.history_filters",
+        "lookups.web.pages",
+        "lookups.web.webservice",
     ],
 )
 def test_messages_for_the_public_are_plain_sentences(module):

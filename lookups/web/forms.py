@@ -58,7 +58,7 @@ class BatchForm(forms.Form):
     )
     csv_file = forms.FileField(
         label="Or a CSV file",
-        help_text="The column named “query”, or else the first column.",
+        help_text="The column headed “query”, “ip”, “ip_address”, “address” or “host”, or else the first.",
         required=False,
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,text/csv,text/plain"}),
     )

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.contrib.gis.geos import Point
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
 from conftest import BASE_DIR, live_environment, run_gunicorn
@@ -34,6 +35,8 @@ from lookups.tests.geoip_data import (
     LONDON_IP,
     UNKNOWN_PUBLIC_IP,
 )
+from lookups.web.api_body import LOOKUP_CSV
+from lookups.web.history_filters import HISTORY_CSV
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -440,12 +443,16 @@ def test_batch_table_and_csv(browsing, tmp_path):
     page.goto("/batch")
     page.fill("#id_queries", f"{LONDON_IP}\n{BERLIN_IP}\n10.0.0.1")
     upload = tmp_path / "more.csv"
-    upload.write_text(f"host,query\na,dual.example.com\nb,{COUNTRY_ONLY_IP}\nc,nowhere.example.com\n")
+    # A cell holding a space is one query (the download once split it into two), and a known
+    # header names the column without being looked up.
+    upload.write_text(
+        f"host,query\na,dual.example.com\nb,{COUNTRY_ONLY_IP}\nc,nowhere.example.com\nd,bad input\ne,=1+1\n"
+    )
     page.set_input_files("#id_csv_file", upload)
     page.get_by_role("button", name="Look up", exact=True).click()
     rows = page.locator(".results-table tbody tr")
-    expect(rows).to_have_count(6)
-    expect(page.locator(".batch-results .summary")).to_have_text("6 queries: 4 found, 2 not.")
+    expect(rows).to_have_count(8)
+    expect(page.locator(".batch-results .summary")).to_have_text("8 queries: 4 found, 4 not.")
     expect(rows.nth(0)).to_contain_text("London")
     expect(rows.nth(2)).to_contain_text("is not a public address")
     expect(rows.nth(5)).to_contain_text("does not resolve")
@@ -457,7 +464,10 @@ def test_batch_table_and_csv(browsing, tmp_path):
     path = tmp_path / "results.csv"
     download.save_as(path)
     with open(path, newline="", encoding="utf-8") as file:
+        header = next(csv.reader(file))
+        file.seek(0)
         records = list(csv.DictReader(file))
+    assert tuple(header) == LOOKUP_CSV.columns
     assert [r["query"] for r in records] == [
         LONDON_IP,
         BERLIN_IP,
@@ -465,10 +475,14 @@ def test_batch_table_and_csv(browsing, tmp_path):
         "dual.example.com",
         COUNTRY_ONLY_IP,
         "nowhere.example.com",
+        "bad input",
+        "'=1+1",
     ]
     assert records[1]["city"] == "Berlin"
+    assert records[0]["longitude"] == "-0.0931"
     assert records[2]["error_code"] == "address_not_public"
-    assert Lookup.objects.filter(channel="batch").count() == 12  # looked up for the table, then for the CSV
+    # Looked up for the table, then for the CSV (a repeat within a batch is recorded once).
+    assert Lookup.objects.filter(channel="batch").count() == 16
 
 
 def test_batch_errors(browsing, tmp_path):
@@ -647,6 +661,27 @@ def test_a_long_query_in_the_admin_list_is_cut_with_the_whole_on_hover(staff_bro
     expect(page.locator(".field-query .readonly")).to_have_text(long_query)
     staff_browsing.screenshot("admin-detail-long-query")
     assert page_width(page) <= 1280
+
+
+def test_the_admin_exports_the_history_columns_with_formulas_defused(staff_browsing, tmp_path):
+    Lookup.objects.create(query='=HYPERLINK("http://evil","x")', channel="batch", outcome="invalid_query")
+    Lookup.objects.create(
+        query="at-sea", channel="api", country_code="GB", location=Point(-40.0, -30.0, srid=4326)
+    )
+    page = staff_browsing.page
+    page.goto("/admin/lookups/lookup/")
+    page.check("#action-toggle")
+    page.select_option("select[name=action]", "export_csv")
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Go").click()
+    path = tmp_path / "export.csv"
+    download_info.value.save_as(path)
+    with open(path, newline="", encoding="utf-8") as file:
+        header, *rows = csv.reader(file)
+    assert tuple(header) == HISTORY_CSV.columns
+    records = {row[header.index("query")]: dict(zip(header, row, strict=True)) for row in rows}
+    assert set(records) == {'\'=HYPERLINK("http://evil","x")', "at-sea"}
+    assert (records["at-sea"]["latitude"], records["at-sea"]["longitude"]) == ("-30.0", "-40.0")
 
 
 def test_the_dashboards_last_updates_fit_their_card(staff_browsing):

@@ -42,6 +42,7 @@ def documented_as(view_class: type):
 @csrf_exempt  # no cookies are read: nothing to forge, and a refused POST must answer 405 in JSON
 @documented_as(api.LookupDocumentation)
 def lookup(request: HttpRequest, query: str) -> HttpResponse:
+    query = query.removesuffix("/")  # /api/v1/lookup/8.8.8.8/ is 8.8.8.8: no query ends in one
     return _answer(request, query, requester=client_address(request))
 
 

@@ -3,20 +3,14 @@
 import os
 from http import HTTPStatus
 
-from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from lookups import history
 from lookups.core.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
 from lookups.errors import DatabaseUnavailable
-
-DATABASE_OLD_MESSAGE = (
-    "The {edition} database is {age} days old (more than GEOIP_MAX_AGE_DAYS = {limit}). "
-    "Update it with `manage.py update_maxmind`; GeoLite's licence asks for updates within 30 days."
-)
+from lookups.operator_messages import database_age_days, database_age_warning, install_geoip_command
 
 
 @require_GET
@@ -30,8 +24,10 @@ def health(request: HttpRequest) -> JsonResponse:
     try:
         info = city_reader().info()
     except DatabaseUnavailable as error:
+        # /health is for operators: the reason, and the command that fixes it.
         return JsonResponse(
-            {"status": "unavailable", "reason": error.message}, status=HTTPStatus.SERVICE_UNAVAILABLE
+            {"status": "unavailable", "reason": error.message, "fix": install_geoip_command()},
+            status=HTTPStatus.SERVICE_UNAVAILABLE,
         )
     warnings = []
     if not _postgresql_answers():
@@ -49,25 +45,21 @@ def health(request: HttpRequest) -> JsonResponse:
         "warnings": warnings,
         "database": _database_health(info),
     }
+    databases = [info]
     try:
-        body["asn_database"] = _database_health(asn_reader().info())
+        asn_info = asn_reader().info()
     except DatabaseUnavailable:
         body["asn_database"] = None  # optional
-    old = [
-        db
-        for db in (body["database"], body["asn_database"])
-        if db and db["age_days"] > settings.GEOIP_MAX_AGE_DAYS
-    ]
+    else:
+        body["asn_database"] = _database_health(asn_info)
+        databases.append(asn_info)
+    old = [database_age_warning(db) for db in databases]
+    old = [warning for warning in old if warning]
     if old:
         # Still 200: the service answers, but an operator should update the data.
+        warnings.extend(old)
         if body["status"] == "ok":
             body["status"] = "warning"
-        body["message"] = " ".join(
-            DATABASE_OLD_MESSAGE.format(
-                edition=db["edition"], age=db["age_days"], limit=settings.GEOIP_MAX_AGE_DAYS
-            )
-            for db in old
-        )
     return JsonResponse(body)
 
 
@@ -104,6 +96,6 @@ def _database_health(info: DatabaseInfo) -> dict:
     return {
         "edition": info.edition,
         "build_date": info.build_date.isoformat(),
-        "age_days": (timezone.now() - info.build_date).days,
+        "age_days": database_age_days(info),
         "attribution": attribution_for(info.edition),
     }

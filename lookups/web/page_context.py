@@ -19,6 +19,10 @@ from lookups.models import TimeZoneSource
 from lookups.web.api_body import result_as_dict
 from lookups.web.request_meta import request_language
 
+# When no place but the network's registration is known (1.1.1.1): the heading and the map say so.
+REGISTERED_ONLY_SUMMARY = "Only the country where this network is registered is known: {country}."
+NO_PLACE_SUMMARY = "No place is known for this address."
+
 # Above this accuracy radius (km) a position is a region, not a place: no pin on the map.
 PRECISE_RADIUS_KM = 200
 
@@ -93,11 +97,19 @@ def result_context(request: HttpRequest, result: LookupResult) -> dict:
         api_url += f"?lang={language}"
     places = [body["city"] and body["city"]["name"], *(s["name"] for s in body["subdivisions"][:1])]
     places.append(body["country"] and body["country"]["name"])
+    place_summary = ", ".join(place for place in places if place)
+    if place_summary:
+        summary = place_summary
+    elif body["registered_country"]:
+        summary = REGISTERED_ONLY_SUMMARY.format(country=body["registered_country"]["name"])
+    else:
+        summary = NO_PLACE_SUMMARY
     return {
         "result": result,
         "body": body,
         "flag": flag_emoji(result.country and result.country.code),
-        "place_summary": ", ".join(place for place in places if place),
+        "place_summary": place_summary,
+        "summary": summary,
         "local_time": local_time(result.time_zone),
         "time_zone_source": TIME_ZONE_SOURCES.get(result.time_zone_source or ""),
         "map": map_view(result),

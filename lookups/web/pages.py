@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from lookups.core import pipeline
 from lookups.core.answer import LookupResult
 from lookups.core.geoip import city_reader
-from lookups.errors import LookupFailed
+from lookups.errors import INVALID_QUERY_MESSAGE, InvalidQuery, LookupFailed
 from lookups.models import Channel
 from lookups.web import batch_table
 from lookups.web.forms import BatchForm
@@ -69,6 +69,9 @@ def home(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     if query:
         return render_lookup(request, *lookup_outcome(request, query))
+    if "q" in request.GET:  # the form sent blank: ask for a query, do not look the visitor up
+        error = InvalidQuery(INVALID_QUERY_MESSAGE)
+        return render_lookup(request, {"query": "", "error": error}, error.status, {})
     own = client_address(request)
     if not is_public_address(own):
         note = OWN_ADDRESS_NOT_PUBLIC_MESSAGE.format(address=own or "unknown")
@@ -80,7 +83,8 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def lookup_page(request: HttpRequest, query: str) -> HttpResponse:
     """The shareable address of a lookup: /lookup/<query>."""
-    return render_lookup(request, *lookup_outcome(request, query.strip()))
+    # /lookup/8.8.8.8/ is 8.8.8.8: no query ends in a slash.
+    return render_lookup(request, *lookup_outcome(request, query.strip().removesuffix("/")))
 
 
 # --- Batch ------------------------------------------------------------------------------------

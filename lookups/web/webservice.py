@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 ERROR_CONTENT_TYPE = "application/vnd.maxmind.com-error+json; charset=UTF-8; version=2.0"
 
-IP_ADDRESS_REQUIRED_MESSAGE = "Add an IP address (or `me`) to the path: /geoip/v2.1/city/81.2.69.142."
+IP_ADDRESS_REQUIRED_MESSAGE = 'Add an IP address (or "me") to the path: /geoip/v2.1/city/81.2.69.142.'
 METHOD_NOT_ALLOWED_MESSAGE = "The web service answers GET requests only."
 DATABASE_ERROR_MESSAGE = "The service cannot reach its database right now. Try again shortly."
 

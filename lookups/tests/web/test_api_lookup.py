@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
         ("/api/v1/lookup/10.0.0.1", {}, HTTPStatus.BAD_REQUEST),
         ("/api/v1/lookup/999.1.1.1", {}, HTTPStatus.BAD_REQUEST),
         ("/api/v1/lookup/1.2.3", {}, HTTPStatus.BAD_REQUEST),
-        (f"/api/v1/lookup/{LONDON_IP}/", {}, HTTPStatus.BAD_REQUEST),
+        (f"/api/v1/lookup/{LONDON_IP}/", {}, HTTPStatus.OK),
         ("/api/v1/lookup/london.example.com", {}, HTTPStatus.OK),
         (f"/api/v1/lookup/{LONDON_IP}?lang=de&lang=fr", {}, HTTPStatus.OK),
         (f"/api/v1/lookup/{LONDON_IP}", {"HTTP_HOST": "evil.example"}, HTTPStatus.BAD_REQUEST),

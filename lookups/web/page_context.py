@@ -19,6 +19,10 @@ from lookups.models import TimeZoneSource
 from lookups.web.api_body import result_as_dict
 from lookups.web.request_meta import request_language
 
+# When no place but the network's registration is known (1.1.1.1): the heading and the map say so.
+REGISTERED_ONLY_SUMMARY = "Only the country where this network is registered is known: {country}."
+NO_PLACE_SUMMARY = "No place is known for this address."
+
 # Above this accuracy radius (km) a position is a region, not a place: no pin on the map.
 PRECISE_RADIUS_KM = 200
 

@@ -292,6 +292,7 @@ def test_invalid_query_message(city_database):
         "lookups.web.forms",
         "lookups.web.history_filters",
         "lookups.web.pages",
+        "lookups.web.parsers",
         "lookups.web.webservice",
     ],
 )

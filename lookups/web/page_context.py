@@ -88,11 +88,6 @@ def curl_command(url: str) -> str:
     return f"curl {shlex.quote(url)}"
 
 
-# When no place but the network's registration is known (1.1.1.1): the heading and the map say so.
-REGISTERED_ONLY_SUMMARY = "Only the country where this network is registered is known: {country}."
-NO_PLACE_SUMMARY = "No place is known for this address."
-
-
 def result_context(request: HttpRequest, result: LookupResult) -> dict:
     """What the result template shows: the API body, and what the page adds to it."""
     language = request_language(request, result.database.languages)

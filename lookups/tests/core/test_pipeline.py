@@ -288,7 +288,6 @@ def test_invalid_query_message(city_database):
     "module",
     [
         "lookups.errors",
-        "lookups.web.api",
         "lookups.web.forms",
         "lookups.web.history_filters",
         "lookups.web.pages",

@@ -13,7 +13,6 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
-from django.middleware import csrf as csrf_middleware
 
 
 class ContentSecurityPolicyMiddleware:
@@ -84,6 +83,5 @@ def _outside_lean_paths(middleware_class):
 
 
 SessionMiddleware = _outside_lean_paths(sessions_middleware.SessionMiddleware)
-CsrfViewMiddleware = _outside_lean_paths(csrf_middleware.CsrfViewMiddleware)
 AuthenticationMiddleware = _outside_lean_paths(auth_middleware.AuthenticationMiddleware)
 MessageMiddleware = _outside_lean_paths(messages_middleware.MessageMiddleware)

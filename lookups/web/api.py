@@ -8,6 +8,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -90,6 +91,7 @@ class HealthDocumentation(APIView):
     ok, warning or degraded), 503 with the reason when they cannot be."""
 
     authentication_classes = ()
+    renderer_classes = [JSONRenderer]  # JSON only: /health takes no ?format=
 
     @extend_schema(
         operation_id="health",
@@ -109,6 +111,7 @@ class WebServiceDocumentation(APIView):
 
     authentication_classes = [BasicAuthentication]
     permission_classes = [IsAuthenticated]
+    renderer_classes = [JSONRenderer]  # MaxMind's bodies only: the protocol takes no ?format=
 
     @extend_schema(
         operation_id="webservice_lookup",

@@ -6,6 +6,7 @@ from http import HTTPStatus
 import pytest
 import yaml
 from django.core.cache import cache
+from django.test import Client
 
 from lookups.core.geoip import GEOLITE_ATTRIBUTION
 from lookups.errors import (
@@ -364,6 +365,7 @@ def test_the_schema_documents_health_and_the_web_service(client):
     assert health["operationId"] == "health"
     assert health["security"] == [{}]
     assert {"200", "503"} <= set(health["responses"])
+    assert "parameters" not in health  # it takes none (no ?format=: it is JSON only)
     webservice = schema["paths"]["/geoip/v2.1/{service}/{ip_address}"]["get"]
     assert webservice["operationId"] == "webservice_lookup"
     assert webservice["security"] == [{"basicAuth": []}]
@@ -375,6 +377,16 @@ def test_the_schema_documents_health_and_the_web_service(client):
         "application/vnd.maxmind.com-country+json",
     }
     assert set(webservice["responses"]["401"]["content"]) == {"application/vnd.maxmind.com-error+json"}
+
+
+def test_health_answers_other_methods_405_not_a_csrf_refusal(city_database):
+    client = Client(enforce_csrf_checks=True)
+    for method in ("post", "put", "delete"):
+        response = getattr(client, method)("/health")
+        assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED, method
+        assert response["Allow"] == "GET"
+    response = client.generic("QUERY", "/health")
+    assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
 
 
 def test_health_answers_what_the_schema_documents(client, city_database):

@@ -54,8 +54,8 @@ def own_address(request: HttpRequest) -> HttpResponse:
 
 
 def _answer(request: HttpRequest, query: str, *, requester: str | None) -> HttpResponse:
-    # DRF's negotiation, as a DRF view would: an unknown ?format= is Django's 404, before anything
-    # is counted or looked up.
+    # DRF's negotiation, as a DRF view would: an unknown ?format= is a 400 (unknown_format), before
+    # anything is counted or looked up.
     renderer_classes = api_settings.DEFAULT_RENDERER_CLASSES
     headers: dict[str, str] = {}
     try:
@@ -76,7 +76,7 @@ def _answer(request: HttpRequest, query: str, *, requester: str | None) -> HttpR
             status = HTTPStatus.METHOD_NOT_ALLOWED
         else:
             body, status, headers = _lookup(request, query, requester=requester)
-    response = _response(renderer, media_type, body, status, headers)
+    response = _response(renderer, media_type, body, status, headers, query=query)
     response["Allow"] = _ALLOWED
     # Place names follow Accept-Language and the format follows Accept: caches must key on both.
     response["Vary"] = "Accept, Accept-Language"
@@ -100,8 +100,11 @@ def _error(exc: Exception, request: HttpRequest) -> ApiError:
     return answer
 
 
-def _response(renderer, media_type: str, body: dict, status: int, headers: dict[str, str]) -> HttpResponse:
-    content = renderer.render(body, media_type, {"csv_table": LOOKUP_CSV})
+def _response(
+    renderer, media_type: str, body: dict, status: int, headers: dict[str, str], *, query: str
+) -> HttpResponse:
+    # CSV: the lookup columns, a failed lookup's row with its query as a batch's has.
+    content = renderer.render(body, media_type, {"csv_table": LOOKUP_CSV, "query": query})
     content_type = renderer.media_type
     if renderer.charset:
         content_type = f"{content_type}; charset={renderer.charset}"

@@ -32,7 +32,7 @@ class CSVRenderer(renderers.BaseRenderer):
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
             if table is None or "error_code" not in table.columns:
                 table = ERROR_CSV
-            bodies = [data]
+            bodies = [{"query": context.get("query"), **data}]
         elif table is None:
             raise TypeError(f"{type(context.get('view')).__name__} has no csv_table to write CSV with")
         elif isinstance(data, dict) and isinstance(data.get("results"), list):

@@ -2,6 +2,7 @@ import csv
 import io
 import json
 from http import HTTPStatus
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -240,6 +241,14 @@ def test_every_lookup_answers_csv_in_the_same_columns(client, city_database):
     (row,) = csv.DictReader(io.StringIO(client.get("/api/v1/lookup/10.0.0.1?format=csv").content.decode()))
     assert row["error_code"] == "address_not_public"
     assert row["country_code"] == ""
+
+
+def test_a_failed_lookup_in_csv_names_its_query_made_safe(client, city_database):
+    response = client.get(f"/api/v1/lookup/{quote(HOSTILE, safe='')}?format=csv")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    (row,) = csv.DictReader(io.StringIO(response.content.decode()))
+    assert row["query"] == "'" + HOSTILE
+    assert row["error_code"] == "invalid_query"
 
 
 def test_negative_coordinates_stay_numbers_in_csv(client, city_database):

@@ -2,10 +2,14 @@
 
 import csv
 import io
+import re
+from pathlib import Path
 
 import pytest
 
 from lookups.web import csv_format
+from lookups.web.api_body import LOOKUP_CSV
+from lookups.web.history_filters import HISTORY_CSV
 
 HOSTILE = ['=HYPERLINK("http://evil","x")', "+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
 
@@ -28,3 +32,16 @@ def test_a_table_writes_its_columns_in_order_whatever_the_bodies_hold():
     assert text.splitlines(keepends=True)[0] == "text,number,missing\r\n"
     assert list(csv.reader(io.StringIO(text)))[1:] == [["'=1+1", "-1.25", ""], ["plain", "", ""]]
     assert "".join(table.lines([])) == "text,number,missing\r\n"
+
+
+def test_docs_list_each_column_set_as_written():
+    """docs/api.md is where a user reads the columns: the same names, in the same order."""
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "api.md").read_text()
+    section = docs.split("\n## CSV\n", 1)[1].split("\n## ", 1)[0]
+    lookup_part, history_part = section.split("**A history row**", 1)
+    table = [line for line in lookup_part.splitlines() if line.startswith("| `")]
+    assert tuple(name for line in table for name in re.findall(r"`([a-z0-9_]+)`", line.split(" | ")[0])) == (
+        LOOKUP_CSV.columns
+    )
+    history_names = re.findall(r"`([a-z0-9_]+)`", history_part.split(": the fields", 1)[0])
+    assert tuple(history_names) == HISTORY_CSV.columns

@@ -123,7 +123,8 @@ class Gunicorn:
 
 def warm_up(url: str, paths: list[str]) -> None:
     for path in paths:
-        with contextlib.suppress(urllib.error.HTTPError):
+        # A slow first answer (a loaded machine) is no reason to stop the run: wrk measures it.
+        with contextlib.suppress(urllib.error.HTTPError, urllib.error.URLError, TimeoutError):
             urllib.request.urlopen(url + path, timeout=10).read()
 
 

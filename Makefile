@@ -24,7 +24,7 @@ check: setup
 # Property tests and schemathesis with many more examples than the suite runs (minutes, not seconds).
 fuzz: setup
 	HYPOTHESIS_PROFILE=fuzz SCHEMATHESIS_MAX_EXAMPLES=1000 .venv/bin/pytest -p no:cacheprovider \
-		lookups/tests/test_hostile_input.py lookups/tests/test_schema_fuzz.py
+		lookups/tests/web/test_hostile_input.py lookups/tests/web/test_schema_fuzz.py
 
 # Load with injected faults (PostgreSQL stop/start, GeoIP swap, slow DNS) on a PostgreSQL cluster
 # and a gunicorn of its own, all on 127.0.0.1; prints the figures the README quotes.

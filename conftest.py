@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
-from lookups import resolver as resolver_module
+from lookups.core import resolver as resolver_module
 from lookups.tests.dns_server import LocalDNSServer
 from lookups.tests.geoip_data import BERLIN_IP, LONDON_IP, UNKNOWN_PUBLIC_IP, build_city_database
 

@@ -1,10 +1,9 @@
-"""CPU per address of POST /api/v1/lookup/batch, in this process: the general path (one
-LookupResult per address, services.lookup_batch, DRF's JSON renderer) against the view as it is,
-alternating, in the same run. History included, written the same way by both: write-behind as in
-production, each request's spool flushed into PostgreSQL inside the measured time.
+"""CPU per address of POST /api/v1/lookup/batch, in this process, and where it goes (--profile).
+History included: write-behind as in production, each request's spool flushed into PostgreSQL
+inside the measured time.
 
     DATABASE_URL=postgis://postgres@127.0.0.1:5432/<db> .venv/bin/python bench/batch_profile.py \
-        [--mmdb bench/cache/bench-city-200000-1.mmdb] [--rounds 6] [--profile lean|general]
+        [--mmdb bench/cache/bench-city-200000-1.mmdb] [--rounds 6] [--profile]
 
 The database must be migrated; a tz_world table is created when it has none (one polygon over
 the whole globe: answers stay cached per coordinates, as in production).
@@ -49,51 +48,12 @@ import django
 
 django.setup()
 
-from django.conf import settings
 from django.db import connection
 from django.test import Client
-from django.urls import include, path
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
-from lookups import api, history, services
-from lookups.clients import client_address
-from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, LookupFailed
-from lookups.models import Channel
-from lookups.serializers import error_as_dict, result_as_dict
+from lookups import history
 
-
-class GeneralBatchView(api.BatchLookupView):
-    """The batch view before the lean path: a LookupResult per address, then its dict, rendered
-    by DRF's JSON renderer. (History rows are written as lookups.history writes them now.)"""
-
-    renderer_classes = api_settings.DEFAULT_RENDERER_CLASSES
-
-    def post(self, request: Request) -> Response:
-        data = request.data
-        queries = data.get("queries") if isinstance(data, dict) else None
-        if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
-            raise InvalidBatch(BATCH_INVALID_MESSAGE)
-        answers = services.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
-        language = None
-        results = []
-        for query, answer in zip(queries, answers, strict=True):
-            if isinstance(answer, LookupFailed):
-                results.append({"query": query, **error_as_dict(answer)})
-                continue
-            if language is None:
-                language = api.request_language(request, answer.database.languages)
-            results.append(result_as_dict(answer, language=language))
-        return Response({"results": results})
-
-
-urlpatterns = [
-    path("general/batch", GeneralBatchView.as_view()),
-    path("", include("config.urls")),
-]
-
-PATHS = {"general": "/general/batch", "lean": "/api/v1/lookup/batch"}
+PATH = "/api/v1/lookup/batch"
 
 
 def ensure_tz_world() -> None:
@@ -122,8 +82,8 @@ def _time_collections(phase: str, info: dict) -> None:
     spent[1] += time.process_time() - _collection_started[0]
 
 
-def post(client: Client, kind: str, body: bytes) -> bytes:
-    response = client.post(PATHS[kind], data=body, content_type="application/json")
+def post(client: Client, body: bytes) -> bytes:
+    response = client.post(PATH, data=body, content_type="application/json")
     assert response.status_code == 200, response.content[:300]
     history.flush()
     return response.content
@@ -135,7 +95,7 @@ def main() -> None:
     parser.add_argument("--networks", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--batches", type=int, default=5, help="1,000-address requests per round and path")
-    parser.add_argument("--profile", choices=sorted(PATHS), help="cProfile one path instead")
+    parser.add_argument("--profile", action="store_true", help="cProfile the requests instead")
     parser.add_argument("--sort", default="cumulative", help="the profile's order (pstats keys)")
     parser.add_argument("--lines", type=int, default=45, help="the profile's length")
     args = parser.parse_args()
@@ -143,7 +103,6 @@ def main() -> None:
     mmdb = args.mmdb.resolve() if args.mmdb else realistic_db.build(args.networks)
     (WORK / "geoip").mkdir()
     (WORK / "geoip" / "GeoLite2-City.mmdb").symlink_to(mmdb)
-    settings.ROOT_URLCONF = __name__
     ensure_tz_world()
     addresses = realistic_db.sample_addresses(mmdb, 1000 * args.batches)
     bodies = [
@@ -151,8 +110,8 @@ def main() -> None:
     ]
     client = Client(HTTP_HOST="localhost", REMOTE_ADDR="203.0.113.9")
 
-    for body in bodies:  # warm every cache (parsing, tz_world) for both paths
-        assert post(client, "general", body) == post(client, "lean", body), "the paths answer differently"
+    for body in bodies:  # warm every cache (parsing, tz_world)
+        post(client, body)
     # As gunicorn's workers do after start-up (config/gunicorn.conf.py): the heap loaded so far
     # is never walked again by the garbage collector.
     gc.collect()
@@ -163,26 +122,22 @@ def main() -> None:
         profiler = cProfile.Profile(time.process_time)
         profiler.enable()
         for body in bodies:
-            post(client, args.profile, body)
+            post(client, body)
         profiler.disable()
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
         return
 
-    spent = {kind: 0.0 for kind in PATHS}
+    _measuring[0] = "batch"
+    started = time.process_time()
     for _ in range(args.rounds):
-        for kind in PATHS:
-            _measuring[0] = kind
-            started = time.process_time()
-            for body in bodies:
-                post(client, kind, body)
-            spent[kind] += time.process_time() - started
+        for body in bodies:
+            post(client, body)
+    spent = time.process_time() - started
     count = args.rounds * len(bodies) * 1000
-    for kind in PATHS:
-        print(f"{kind:8s} {spent[kind] / count * 1e6:7.1f} µs CPU per address")
-    print(f"lean / general: {spent['lean'] / spent['general']:.2f}")
-    for (kind, generation), (times, seconds) in sorted(collections.items()):
+    print(f"{spent / count * 1e6:7.1f} µs CPU per address")
+    for (_, generation), (times, seconds) in sorted(collections.items()):
         per_address = seconds / count * 1e6
-        print(f"{kind:8s} gc generation {generation}: {times} collections, {per_address:.1f} µs per address")
+        print(f"gc generation {generation}: {times} collections, {per_address:.1f} µs per address")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def prepare_database(server_dsn: str, db_dsn: str, env: dict) -> None:
 
 
 class Gunicorn:
-    def __init__(self, app: str, env: dict, workers: int, log_dir: Path):
+    def __init__(self, app: str, env: dict, workers: int, log_dir: Path, cwd: Path = BASE_DIR):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_dir / f"gunicorn-{self.port}.log"
@@ -87,7 +87,7 @@ class Gunicorn:
         }
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
-                command, cwd=BASE_DIR, env=full_env, stdout=out, stderr=subprocess.STDOUT
+                command, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -123,7 +123,8 @@ class Gunicorn:
 
 def warm_up(url: str, paths: list[str]) -> None:
     for path in paths:
-        with contextlib.suppress(urllib.error.HTTPError):
+        # A slow first answer (a loaded machine) is no reason to stop the run: wrk measures it.
+        with contextlib.suppress(urllib.error.HTTPError, urllib.error.URLError, TimeoutError):
             urllib.request.urlopen(url + path, timeout=10).read()
 
 
@@ -225,6 +226,38 @@ def history_rows(db_dsn: str, table: str) -> int:
     return int(psql(db_dsn, f"SELECT count(*) FROM {table}"))
 
 
+def compare_commit(
+    commit: str, env: dict, workers: int, work: Path, addresses: list[str], addresses_file: Path, args
+) -> dict[str, dict]:
+    """The API lookup and batch benchmarks on another commit, served from a git worktree of it."""
+    tree = work / "compare"
+    subprocess.run(
+        ["git", "-C", str(BASE_DIR), "worktree", "add", "--detach", str(tree), commit],
+        check=True,
+        capture_output=True,
+    )
+    results: dict[str, dict] = {}
+    try:
+        other = Gunicorn("config.wsgi:application", {**env, "PYTHONPATH": ""}, workers, work, cwd=tree)
+        try:
+            warm_up(other.url, [f"/api/v1/lookup/{a}" for a in addresses[:50]])
+            log(f"2c/5 GET /api/v1/lookup/<ip> on {commit}")
+            results["api_lookup_compare"] = run_wrk(
+                other.url, "/api/v1/lookup/", addresses_file, args.duration, args.connections
+            )
+            log(f"3c/5 POST /api/v1/lookup/batch on {commit}")
+            results["batch_compare"] = run_batch(other.url, addresses, args.duration)
+        finally:
+            other.stop()
+    finally:
+        subprocess.run(
+            ["git", "-C", str(BASE_DIR), "worktree", "remove", "--force", str(tree)],
+            check=False,
+            capture_output=True,
+        )
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -236,6 +269,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: config's)")
     parser.add_argument("--tz-points", type=int, default=10_000)
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument(
+        "--compare",
+        metavar="COMMIT",
+        help="also run the API lookup and batch benchmarks on COMMIT (checked out in a git worktree, "
+        "same database: its migrations must match), right after this checkout's",
+    )
     args = parser.parse_args()
 
     if not shutil.which("wrk"):
@@ -321,16 +360,8 @@ def main() -> None:
     finally:
         service.stop()
 
-    # The same lookups through Django and DRF all the way (lookups.fastlane off): what the fast lane saves.
-    through_django = Gunicorn("config.wsgi:application", {**env, "API_FAST_LANE": "0"}, workers, work)
-    try:
-        warm_up(through_django.url, [f"/api/v1/lookup/{a}" for a in addresses[:50]])
-        log("2b/5 GET /api/v1/lookup/<ip> with API_FAST_LANE=0")
-        results["api_lookup_django"] = run_wrk(
-            through_django.url, "/api/v1/lookup/", addresses_file, args.duration, args.connections
-        )
-    finally:
-        through_django.stop()
+    if args.compare:
+        results.update(compare_commit(args.compare, env, workers, work, addresses, addresses_file, args))
 
     log("4/5 time-zone fallback on the real polygons")
     tz = timezone_fallback(env, args.tz_points)
@@ -351,8 +382,9 @@ def main() -> None:
     labels = {
         "baseline": "baseline (WSGI+INSERT)",
         "api_lookup": "API lookup, history on",
-        "api_lookup_django": "  same, fast lane off",
+        "api_lookup_compare": f"  same, {args.compare}",
         "batch": "batch (addresses/s)",
+        "batch_compare": f"  same, {args.compare}",
         "html_page": "HTML page",
         "tz_naive": "tz: naive ST_Contains",
         "tz_cache_off": "tz: timezone_at, no cache",

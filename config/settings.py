@@ -1,8 +1,9 @@
 """easygeoip settings: the one place that reads the environment.
 
-Production differs from development only by environment variables (see the README's
-configuration table). Safe by default: DEBUG off, a secret key required, HTTPS-only cookies
-and HSTS on unless switched off.
+Production differs from development only by environment variables (docs/configuration.md, one
+table). Safe by default: DEBUG off, a secret key required, HTTPS-only cookies and HSTS on unless
+switched off. Grouped by feature; each setting is defined once, in its group, and never changed
+further down.
 """
 
 import datetime as dt
@@ -55,7 +56,7 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
-# --- Core -----------------------------------------------------------------------------------
+# --- Django: the project -------------------------------------------------------------------
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
@@ -88,18 +89,23 @@ INSTALLED_APPS = [
     "leaflet",
     "lookups",
     "timezones",
+    "axes",  # admin login lockout (Security, below)
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "lookups.middleware.ContentSecurityPolicyMiddleware",
+    "lookups.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # These three skip the public lookup API, which reads no session, user or message
+    # (lookups.web.middleware). CSRF's stays whole: `check --deploy` looks for it by name, and
+    # it costs little where views are exempt.
+    "lookups.web.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "lookups.web.middleware.AuthenticationMiddleware",
+    "lookups.web.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "lookups.web.middleware.AdminLoginLockoutMiddleware",  # django-axes, for /admin/ only
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -115,54 +121,46 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "lookups.context_processors.data_source",
+                "lookups.web.context_processors.data_source",
             ],
         },
     },
 ]
 
-# --- Database -------------------------------------------------------------------------------
-
-DATABASE_URL = env_str("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/easygeoip")
-DATABASES = {
-    # Persistent connections: the PostGIS backend asks the server's version on every new
-    # connection, which costs more than the lookup itself (FIELD-NOTES).
-    "default": dj_database_url.parse(
-        DATABASE_URL,
-        engine="django.contrib.gis.db.backends.postgis",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
-        # No health check: it is a SELECT 1 round trip at the start of every request; a broken
-        # connection is closed after the request that found it broken instead.
-        conn_health_checks=False,
-    )
-}
-DATABASES["default"].setdefault("OPTIONS", {})
-# Fail fast when PostgreSQL is unreachable instead of hanging a worker.
-DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3))
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-
-# GDAL 3.6 (Debian bookworm) cannot block network access while reading spatial references.
-# We only open files an operator names (load_tz_world), never user uploads.
-SILENCED_SYSTEM_CHECKS = ["gis.W001"]
-
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-if env_str("REDIS_URL"):
-    # Shared by every worker, so rate limits hold across the whole service.
-    CACHES["default"] = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env_str("REDIS_URL"),
-    }
+SILENCED_SYSTEM_CHECKS = [
+    # GDAL 3.6 (Debian bookworm) cannot block network access while reading spatial references.
+    # We only open files an operator names (load_tz_world), never user uploads.
+    "gis.W001",
+    # axes.W002 looks for its own middleware by name; ours is a subclass of it.
+    "axes.W002",
+]
 
 # Messages (the admin's) live in the session: the default cookie-then-session storage costs
-# every request, lookups included, two storage objects.
+# every request two storage objects.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
-
-# --- Internationalisation and static files --------------------------------------------------
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"one_line_warning": {"()": "config.logging_filters.OneLineWarning"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Anyone can send a wrong Host header: one line each, not a traceback at ERROR.
+        "django.security.DisallowedHost": {"filters": ["one_line_warning"]},
+        # Not its version banner in every command's output; lockouts are still logged.
+        "axes.apps": {"level": "WARNING"},
+    },
+}
+
+# --- Static files -----------------------------------------------------------------------------
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
@@ -175,7 +173,46 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# --- Security -------------------------------------------------------------------------------
+# --- PostgreSQL and the cache -------------------------------------------------------------------
+
+DATABASE_URL = env_str("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/easygeoip")
+# A lookup never waits behind a lock (tz_world being reloaded) for longer than this: it answers
+# without a time zone instead. 0 turns the limit off (e.g. for a long manual migration).
+DATABASE_LOCK_TIMEOUT = env_float("DATABASE_LOCK_TIMEOUT", 1.0)
+
+
+def _database(url: str) -> dict:
+    database = dj_database_url.parse(
+        url,
+        engine="django.contrib.gis.db.backends.postgis",
+        # Persistent connections: the PostGIS backend asks the server's version on every new
+        # connection, which costs more than the lookup itself (FIELD-NOTES).
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
+        # No health check: it is a SELECT 1 round trip at the start of every request; a broken
+        # connection is closed after the request that found it broken instead.
+        conn_health_checks=False,
+    )
+    options = database.setdefault("OPTIONS", {})
+    # Fail fast when PostgreSQL is unreachable instead of hanging a worker.
+    options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3))
+    if DATABASE_LOCK_TIMEOUT > 0:
+        options.setdefault("options", f"-c lock_timeout={int(DATABASE_LOCK_TIMEOUT * 1000)}")
+    return database
+
+
+DATABASES = {"default": _database(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# With REDIS_URL, shared by every worker, so rate limits hold across the whole service.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("REDIS_URL")}
+        if env_str("REDIS_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# --- Security ---------------------------------------------------------------------------------
 
 # HTTPS-only behaviour: on by default in production, off for `make run` on loopback.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
@@ -192,104 +229,6 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-]
-
-# Forwarding headers (X-Forwarded-For) count only when the direct peer is one of these
-# addresses or networks, e.g. "127.0.0.1,10.0.0.0/8".
-TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
-
-# Request size limits: a batch of 1,000 queries fits well within 256 KiB.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024)
-
-# --- GeoIP ----------------------------------------------------------------------------------
-
-GEOIP_PATH = Path(env_str("GEOIP_PATH") or BASE_DIR / "var" / "geoip")
-GEOIP_CITY = env_str("GEOIP_CITY", "GeoLite2-City.mmdb")
-# How often (seconds) a worker checks whether the database file was replaced on disk.
-GEOIP_RELOAD_CHECK_INTERVAL = env_float("GEOIP_RELOAD_CHECK_INTERVAL", 1.0)
-
-# --- DNS ------------------------------------------------------------------------------------
-
-# Empty: the system's resolvers (/etc/resolv.conf). Entries are "IP" or "IP:PORT" ("[IPv6]:PORT").
-DNS_NAMESERVERS = env_list("DNS_NAMESERVERS")
-DNS_TIMEOUT = env_float("DNS_TIMEOUT", 2.0)
-
-# --- Lookups and history --------------------------------------------------------------------
-
-LOOKUP_BATCH_MAX = env_int("LOOKUP_BATCH_MAX", 1000)
-# Requester addresses in the history: "anonymize" (IPv4 /24, IPv6 /48), "full" or "none".
-LOOKUP_REQUESTER_ADDRESS = env_str("LOOKUP_REQUESTER_ADDRESS", "anonymize")
-if LOOKUP_REQUESTER_ADDRESS not in {"anonymize", "full", "none"}:
-    raise ImproperlyConfigured("LOOKUP_REQUESTER_ADDRESS must be anonymize, full or none")
-
-# --- GeoIP updates --------------------------------------------------------------------------
-
-# `manage.py update_maxmind` downloads from MaxMind when both are set, else DB-IP Lite (no account).
-MAXMIND_ACCOUNT_ID = env_str("MAXMIND_ACCOUNT_ID")
-MAXMIND_LICENSE_KEY = env_str("MAXMIND_LICENSE_KEY")  # secret: never logged or shown
-MAXMIND_DOWNLOAD_URL = env_str("MAXMIND_DOWNLOAD_URL", "https://download.maxmind.com")
-# One City edition (GeoLite2-City, GeoIP2-City) and optionally one ASN edition (GeoLite2-ASN, GeoIP2-ISP).
-MAXMIND_EDITIONS = env_list("MAXMIND_EDITIONS", "GeoLite2-City")
-DBIP_DOWNLOAD_URL = env_str("DBIP_DOWNLOAD_URL", "https://download.db-ip.com/free")
-# The optional ASN database's file name in GEOIP_PATH: lookups gain `traits` when it is there.
-GEOIP_ASN = env_str("GEOIP_ASN", "GeoLite2-ASN.mmdb")
-# How the commands we print for operators begin: bin/manage in a checkout (it loads .env and the
-# virtualenv); the image sets the `docker compose exec app python manage.py` form.
-MANAGE_COMMAND = env_str("MANAGE_COMMAND", "bin/manage")
-# /health turns to a warning past this age (GeoLite's licence asks for updates within 30 days).
-GEOIP_MAX_AGE_DAYS = env_int("GEOIP_MAX_AGE_DAYS", 30)
-# --- History: retention ---------------------------------------------------------------------
-
-# `manage.py purge_lookups` deletes history older than this many days; 0 keeps it forever.
-LOOKUP_RETENTION_DAYS = env_int("LOOKUP_RETENTION_DAYS", 90)
-if LOOKUP_RETENTION_DAYS < 0:
-    raise ImproperlyConfigured("LOOKUP_RETENTION_DAYS must be 0 (keep forever) or a number of days")
-
-# --- REST framework -------------------------------------------------------------------------
-
-REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework_xml.renderers.XMLRenderer",
-        "rest_framework_yaml.renderers.YAMLRenderer",
-        "lookups.renderers.FlatCSVRenderer",
-    ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_THROTTLE_CLASSES": ["lookups.throttling.ClientAddressThrottle"],
-    "DEFAULT_THROTTLE_RATES": {
-        "anon": env_str("API_THROTTLE_RATE", "600/minute") or None,
-    },
-    "EXCEPTION_HANDLER": "lookups.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "URL_FORMAT_OVERRIDE": "format",
-}
-
-# GET /api/v1/lookup/<IP address> answered in front of Django, with the same response
-# (lookups.fastlane); off sends every request through Django.
-API_FAST_LANE = env_bool("API_FAST_LANE", True)
-
-SPECTACULAR_SETTINGS = {
-    "TITLE": "easygeoip API",
-    "DESCRIPTION": "Self-hosted IP and domain geolocation.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-}
-
-# --- The lookup page ---------------------------------------------------------------------------
-
 # Sent with every response. No inline scripts or styles anywhere: the pages keep their
 # JavaScript and CSS in static files. Map tiles come from OpenStreetMap (MAP_TILE_URL); an
 # operator who changes the tile server adds its host to img-src. Empty: no header.
@@ -300,35 +239,84 @@ CONTENT_SECURITY_POLICY = env_str(
     "script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'self'; "
     "frame-ancestors 'none'; form-action 'self'",
 )
-MAP_TILE_URL = env_str("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
-MAP_TILE_ATTRIBUTION = env_str(
-    "MAP_TILE_ATTRIBUTION",
-    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
-)
-# Lookups from the HTML pages per client address (a batch counts once); empty turns it off.
-# Defaults to the API's rate, counted separately from it.
-PAGE_THROTTLE_RATE = env_str("PAGE_THROTTLE_RATE", env_str("API_THROTTLE_RATE", "600/minute")) or None
-# Largest CSV file the batch page accepts, in bytes.
-LOOKUP_BATCH_UPLOAD_MAX_BYTES = env_int("LOOKUP_BATCH_UPLOAD_MAX_BYTES", 1024 * 1024)
 
-# --- Logging --------------------------------------------------------------------------------
+# Forwarding headers (X-Forwarded-For) count only when the direct peer is one of these
+# addresses or networks, e.g. "127.0.0.1,10.0.0.0/8".
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"one_line_warning": {"()": "config.logging_filters.OneLineWarning"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        # Anyone can send a wrong Host header: one line each, not a traceback at ERROR.
-        "django.security.DisallowedHost": {"filters": ["one_line_warning"]},
-    },
-}
+# Request size limits: a batch of 1,000 queries fits well within 256 KiB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024)
 
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 
-# --- Resilience: history spool, DNS and database limits, admin login ---------------------------
+# Admin login: after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username from one client
+# address, that pair is locked out for ADMIN_LOGIN_COOLOFF_MINUTES (django-axes, kept in PostgreSQL
+# so every worker sees the same count).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+# ...and an address, whatever the usernames, past this many failures in an hour (0: no such limit),
+# counted in axes's failure log by lookups.login_lockout.
+ADMIN_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("ADMIN_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
+ADMIN_LOGIN_ADDRESS_WINDOW = dt.timedelta(hours=1)
+AXES_HANDLER = "lookups.login_lockout.AdminLoginHandler"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_CLIENT_IP_CALLABLE = "lookups.web.request_meta.client_address"  # honours TRUSTED_PROXIES
+AXES_RESET_ON_SUCCESS = True
+
+# --- Lookups: the GeoIP databases, DNS, batches ---------------------------------------------------
+
+GEOIP_PATH = Path(env_str("GEOIP_PATH") or BASE_DIR / "var" / "geoip")
+GEOIP_CITY = env_str("GEOIP_CITY", "GeoLite2-City.mmdb")
+# The optional ASN database's file name in GEOIP_PATH: lookups gain `traits` when it is there.
+GEOIP_ASN = env_str("GEOIP_ASN", "GeoLite2-ASN.mmdb")
+# How often (seconds) a worker checks whether the database file was replaced on disk.
+GEOIP_RELOAD_CHECK_INTERVAL = env_float("GEOIP_RELOAD_CHECK_INTERVAL", 1.0)
+# How the commands we print for operators begin: bin/manage in a checkout (it loads .env and the
+# virtualenv); the image sets the `docker compose exec app python manage.py` form.
+MANAGE_COMMAND = env_str("MANAGE_COMMAND", "bin/manage")
+# /health turns to a warning past this age (GeoLite's licence asks for updates within 30 days).
+GEOIP_MAX_AGE_DAYS = env_int("GEOIP_MAX_AGE_DAYS", 30)
+
+# Empty: the system's resolvers (/etc/resolv.conf). Entries are "IP" or "IP:PORT" ("[IPv6]:PORT").
+DNS_NAMESERVERS = env_list("DNS_NAMESERVERS")
+DNS_TIMEOUT = env_float("DNS_TIMEOUT", 2.0)
+
+LOOKUP_BATCH_MAX = env_int("LOOKUP_BATCH_MAX", 1000)
+# A batch resolves at most this many distinct names (the others answer too_many_names), with
+# this many DNS queries in flight, and gives up on the names not resolved within the deadline.
+LOOKUP_BATCH_MAX_NAMES = env_int("LOOKUP_BATCH_MAX_NAMES", 100)
+LOOKUP_BATCH_DNS_WORKERS = env_int("LOOKUP_BATCH_DNS_WORKERS", 8)
+LOOKUP_BATCH_DNS_DEADLINE = env_float("LOOKUP_BATCH_DNS_DEADLINE", 5.0)
+
+# --- Time zones -----------------------------------------------------------------------------
+
+# timezone_at keeps this many answers per process, keyed on the coordinates (0 turns it off):
+# GeoIP databases repeat the same city coordinates for many networks.
+TZ_WORLD_CACHE_SIZE = env_int("TZ_WORLD_CACHE_SIZE", 100_000)
+# How often (seconds) a process checks whether tz_world was reloaded, emptying its cache if so.
+TZ_WORLD_RELOAD_CHECK_INTERVAL = env_float("TZ_WORLD_RELOAD_CHECK_INTERVAL", 30.0)
+
+# --- History ----------------------------------------------------------------------------------
+
+# Requester addresses in the history: "anonymize" (IPv4 /24, IPv6 /48), "full" or "none".
+LOOKUP_REQUESTER_ADDRESS = env_str("LOOKUP_REQUESTER_ADDRESS", "anonymize")
+if LOOKUP_REQUESTER_ADDRESS not in {"anonymize", "full", "none"}:
+    raise ImproperlyConfigured("LOOKUP_REQUESTER_ADDRESS must be anonymize, full or none")
+
+# `manage.py purge_lookups` deletes history older than this many days; 0 keeps it forever.
+LOOKUP_RETENTION_DAYS = env_int("LOOKUP_RETENTION_DAYS", 90)
+if LOOKUP_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("LOOKUP_RETENTION_DAYS must be 0 (keep forever) or a number of days")
 
 # Where lookups.history keeps history rows while PostgreSQL is away (one file per process),
 # until they are replayed into it. Must be on a local disk that survives a restart.
@@ -343,61 +331,63 @@ HISTORY_DB_RETRY_INTERVAL = env_float("HISTORY_DB_RETRY_INTERVAL", 2.0)
 # this many seconds, one INSERT for many lookups. 0: each lookup INSERTs its row before answering.
 HISTORY_FLUSH_INTERVAL = env_float("HISTORY_FLUSH_INTERVAL", 0.25)
 
-# A batch resolves at most this many distinct names (the others answer too_many_names), with
-# this many DNS queries in flight, and gives up on the names not resolved within the deadline.
-LOOKUP_BATCH_MAX_NAMES = env_int("LOOKUP_BATCH_MAX_NAMES", 100)
-LOOKUP_BATCH_DNS_WORKERS = env_int("LOOKUP_BATCH_DNS_WORKERS", 8)
-LOOKUP_BATCH_DNS_DEADLINE = env_float("LOOKUP_BATCH_DNS_DEADLINE", 5.0)
+# --- The JSON API -------------------------------------------------------------------------------
 
-# A lookup never waits behind a lock (tz_world being reloaded) for longer than this: it answers
-# without a time zone instead. 0 turns the limit off (e.g. for a long manual migration).
-DATABASE_LOCK_TIMEOUT = env_float("DATABASE_LOCK_TIMEOUT", 1.0)
-if DATABASE_LOCK_TIMEOUT > 0:
-    _lock_timeout_ms = int(DATABASE_LOCK_TIMEOUT * 1000)
-    DATABASES["default"]["OPTIONS"].setdefault("options", f"-c lock_timeout={_lock_timeout_ms}")
-
-# DRF's JSON parser, hardened against bodies nested too deeply and unpaired surrogates.
-REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["lookups.parsers.JSONParser"]
-# ...its format negotiation, which answered `?format=` (empty) and repeated formats as valid...
-REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] = "lookups.negotiation.StrictFormatNegotiation"
-# ...and its XML renderer, which refused queries holding control characters with a 500.
-# ...and its JSON renderer, with the same bytes written by orjson (a twentieth of the CPU).
-_OUR_RENDERERS = {
-    "rest_framework_xml.renderers.XMLRenderer": "lookups.renderers.XMLRenderer",
-    "rest_framework.renderers.JSONRenderer": "lookups.renderers.JSONRenderer",
+REST_FRAMEWORK = {
+    # JSON through orjson where it writes DRF's bytes, and XML that carries any query (lookups.web.renderers).
+    "DEFAULT_RENDERER_CLASSES": [
+        "lookups.web.renderers.JSONRenderer",
+        "lookups.web.renderers.XMLRenderer",
+        "rest_framework_yaml.renderers.YAMLRenderer",
+        "lookups.web.renderers.FlatCSVRenderer",
+    ],
+    # DRF's, hardened against bodies nested too deeply and unpaired surrogates (lookups.web.parsers).
+    "DEFAULT_PARSER_CLASSES": ["lookups.web.parsers.JSONParser"],
+    # DRF's, but `?format=` must name exactly one known format (lookups.web.negotiation).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "lookups.web.negotiation.StrictFormatNegotiation",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_THROTTLE_CLASSES": ["lookups.web.throttling.ClientAddressThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_THROTTLE_RATE", "600/minute") or None,
+    },
+    "EXCEPTION_HANDLER": "lookups.web.http_errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "URL_FORMAT_OVERRIDE": "format",
 }
-REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = [
-    _OUR_RENDERERS.get(renderer, renderer) for renderer in REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"]
-]
 
-# Admin login: after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username from one client
-# address, that pair is locked out for ADMIN_LOGIN_COOLOFF_MINUTES (django-axes, kept in PostgreSQL
-# so every worker sees the same count).
-INSTALLED_APPS += ["axes"]
-MIDDLEWARE += ["lookups.middleware.AdminLoginLockoutMiddleware"]  # axes, for /admin/ only
-# axes.W002 looks for its own middleware by name; ours is a subclass of it.
-SILENCED_SYSTEM_CHECKS += ["axes.W002"]
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
-AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
-# ...and an address, whatever the usernames, past this many failures in an hour (0: no such limit),
-# counted in axes's failure log by lookups.login_lockout.
-ADMIN_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("ADMIN_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
-ADMIN_LOGIN_ADDRESS_WINDOW = dt.timedelta(hours=1)
-AXES_HANDLER = "lookups.login_lockout.AdminLoginHandler"
-AXES_ENABLE_ACCESS_FAILURE_LOG = True
-AXES_CLIENT_IP_CALLABLE = "lookups.clients.client_address"  # honours TRUSTED_PROXIES
-AXES_RESET_ON_SUCCESS = True
-# Not its version banner in every command's output; lockouts are still logged.
-LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}
-# --- Time zones -----------------------------------------------------------------------------
+SPECTACULAR_SETTINGS = {
+    "TITLE": "easygeoip API",
+    "DESCRIPTION": "Self-hosted IP and domain geolocation.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
-# timezone_at keeps this many answers per process, keyed on the coordinates (0 turns it off):
-# GeoIP databases repeat the same city coordinates for many networks.
-TZ_WORLD_CACHE_SIZE = env_int("TZ_WORLD_CACHE_SIZE", 100_000)
-# How often (seconds) a process checks whether tz_world was reloaded, emptying its cache if so.
-TZ_WORLD_RELOAD_CHECK_INTERVAL = env_float("TZ_WORLD_RELOAD_CHECK_INTERVAL", 30.0)
+# --- The HTML pages ---------------------------------------------------------------------------
+
+MAP_TILE_URL = env_str("MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+MAP_TILE_ATTRIBUTION = env_str(
+    "MAP_TILE_ATTRIBUTION",
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+)
+# Lookups from the HTML pages per client address (a batch counts once); empty turns it off.
+# Defaults to the API's rate, counted separately from it.
+PAGE_THROTTLE_RATE = env_str("PAGE_THROTTLE_RATE", env_str("API_THROTTLE_RATE", "600/minute")) or None
+# Largest CSV file the batch page accepts, in bytes.
+LOOKUP_BATCH_UPLOAD_MAX_BYTES = env_int("LOOKUP_BATCH_UPLOAD_MAX_BYTES", 1024 * 1024)
+
+# --- GeoIP updates (manage.py update_maxmind) ------------------------------------------------------
+
+# Downloads from MaxMind when both are set, else DB-IP Lite (no account).
+MAXMIND_ACCOUNT_ID = env_str("MAXMIND_ACCOUNT_ID")
+MAXMIND_LICENSE_KEY = env_str("MAXMIND_LICENSE_KEY")  # secret: never logged or shown
+MAXMIND_DOWNLOAD_URL = env_str("MAXMIND_DOWNLOAD_URL", "https://download.maxmind.com")
+# One City edition (GeoLite2-City, GeoIP2-City) and optionally one ASN edition (GeoLite2-ASN, GeoIP2-ISP).
+MAXMIND_EDITIONS = env_list("MAXMIND_EDITIONS", "GeoLite2-City")
+DBIP_DOWNLOAD_URL = env_str("DBIP_DOWNLOAD_URL", "https://download.db-ip.com/free")

@@ -2,13 +2,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from lookups import errorpages
-from lookups.middleware import REDOC_CONTENT_SECURITY_POLICY, content_security_policy
+from lookups.web import errorpages
+from lookups.web.middleware import REDOC_CONTENT_SECURITY_POLICY, content_security_policy
 
+# The service's own URLs first: the lookup API is the most requested (Django tries them in order).
 urlpatterns = [
+    path("", include("lookups.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    # The split view serves its start-up script as a file, so the strict CSP holds (lookups.middleware).
+    # The split view serves its start-up script as a file, so the strict CSP holds (lookups.web.middleware).
     path(
         "api/docs/",
         SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/swagger_ui.html"),
@@ -21,7 +23,6 @@ urlpatterns = [
         ),
         name="api-redoc",
     ),
-    path("", include("lookups.urls")),
 ]
 
 handler400 = errorpages.bad_request

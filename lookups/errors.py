@@ -1,8 +1,10 @@
-"""Domain errors raised by the lookup services.
+"""Every error the service answers with, defined once: lookup failures, request refusals, the web
+service's credential refusals.
 
-Each carries a stable `code` (documented in the README's API section), the HTTP status that
-the API maps it to, and a message a person understands. Messages are module constants so
-that tests assert against the same text the users read.
+Each carries a stable `code` (documented in the API's docs), the HTTP status it is answered with,
+and a message a person understands. Messages are module constants so that tests assert against
+the same text the users read. lookups.web.http_errors is the one place that turns them (and
+Django's and DRF's own) into responses; lookups.web.webservice maps them to MaxMind's codes.
 """
 
 from http import HTTPStatus
@@ -39,6 +41,9 @@ TOO_MANY_NAMES_MESSAGE = (
 )
 HISTORY_UNAVAILABLE_MESSAGE = "The lookup history cannot be written right now. Try again shortly."
 BATCH_INVALID_MESSAGE = 'Send a JSON object such as {"queries": ["8.8.8.8", "example.com"]}.'
+REQUEST_TOO_LARGE_MESSAGE = "The request body is too large."
+THROTTLED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
+METHOD_NOT_ALLOWED_MESSAGE = 'Method "{method}" not allowed.'
 
 
 class LookupFailed(Exception):
@@ -104,9 +109,35 @@ class HistoryUnavailable(LookupFailed):
     status = HTTPStatus.SERVICE_UNAVAILABLE
 
 
-# --- The web service's credentials (lookups.credentials) ---------------------------------------
+class Throttled(LookupFailed):
+    """Too many lookups from one client address (the API's and the pages' rate limits)."""
+
+    code = "throttled"
+    status = HTTPStatus.TOO_MANY_REQUESTS
+
+    def __init__(self, seconds: int):
+        super().__init__(THROTTLED_MESSAGE.format(seconds=seconds))
+        self.seconds = seconds
+
+
+class RequestTooLarge(LookupFailed):
+    code = "request_too_large"
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class InvalidHistoryFilter(LookupFailed):
+    code = "invalid_filter"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class InvalidCursor(LookupFailed):
+    code = "invalid_cursor"
+    status = HTTPStatus.BAD_REQUEST
+
+
+# --- The web service's credentials (lookups.web.credentials) ---------------------------------------
 # Not lookup failures: a request refused for its credentials is not a lookup, so it is not
-# recorded in the history. lookups.webservice maps both families to MaxMind's codes.
+# recorded in the history. lookups.web.webservice maps both families to MaxMind's codes.
 
 ACCOUNT_ID_REQUIRED_MESSAGE = (
     "Send your account ID and licence key with HTTP basic authentication (account ID as the user name)."

@@ -10,7 +10,7 @@
   the installed file unless forced), synced, and renamed over the installed file: a reader sees
   the old file or the new one, never part of one. The old file is kept as `<file>.previous` for
   `rollback`. An flock on GEOIP_PATH/.update_maxmind.lock keeps two runs apart. Workers switch
-  to the new file on their own (lookups.geoip reopens on a new inode).
+  to the new file on their own (lookups.core.geoip reopens on a new inode).
 - Polite: retries with exponential backoff only for 5xx, 408, 429 (honouring Retry-After) and
   connection errors, a bounded number of times; 401 and 403 end at once with what to fix.
 - Secret: the licence key travels only in the Authorization header of requests to
@@ -54,8 +54,8 @@ import maxminddb
 from django.conf import settings
 from django.db import DatabaseError
 
+from lookups.core.geoip import ASN, CITY, KIND_NAMES, is_asn_database_type, is_city_database_type
 from lookups.durable import fsync_directory
-from lookups.geoip import ASN, CITY, KIND_NAMES, is_asn_database_type, is_city_database_type
 from lookups.models import UpdateRun
 
 logger = logging.getLogger(__name__)

@@ -23,10 +23,10 @@ OUTCOME_OK = "ok"
 
 
 class ApiKey(models.Model):
-    """A credential for the MaxMind-compatible web service (lookups.webservice).
+    """A credential for the MaxMind-compatible web service (lookups.web.webservice).
 
     Clients send `account_id:licence key` as HTTP basic auth, as MaxMind's client libraries do.
-    The licence key itself is never stored: see lookups.credentials for how it is hashed.
+    The licence key itself is never stored: see lookups.web.credentials for how it is hashed.
     """
 
     name = models.CharField(max_length=100, help_text="Who or what uses this key.")
@@ -38,7 +38,7 @@ class ApiKey(models.Model):
     )
     revoked = models.BooleanField(default=False, help_text="A revoked key is refused at once.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    # Updated at most once a minute (lookups.credentials), not on every request.
+    # Updated at most once a minute (lookups.web.credentials), not on every request.
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:

@@ -8,7 +8,7 @@ in the image.
 from django.conf import settings
 from django.utils import timezone
 
-from lookups.geoip import DatabaseInfo
+from lookups.core.geoip import DatabaseInfo
 
 DATABASE_OLD_MESSAGE = (
     "The {edition} database is {age} days old (more than GEOIP_MAX_AGE_DAYS = {limit}). "

@@ -1,16 +1,17 @@
 from django.urls import path, re_path
 
-from lookups import api, views, webservice
+from lookups.web import api, api_lookup, health, pages, webservice
 
+# The lookup API first: Django tries patterns in order, and these are the most requested.
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("lookup/<path:query>", views.lookup_page, name="lookup"),
-    path("batch", views.batch, name="batch"),
-    path("health", views.health, name="health"),
-    path("api/v1/lookup/", api.OwnAddressLookupView.as_view(), name="api-lookup-own"),
+    path("api/v1/lookup/", api_lookup.own_address, name="api-lookup-own"),
     path("api/v1/lookup/batch", api.BatchLookupView.as_view(), name="api-lookup-batch"),
-    path("api/v1/lookup/<path:query>", api.LookupView.as_view(), name="api-lookup"),
-    # MaxMind's web-service paths, so that its client libraries can use us (lookups.webservice).
+    path("api/v1/lookup/<path:query>", api_lookup.lookup, name="api-lookup"),
+    path("", pages.home, name="home"),
+    path("lookup/<path:query>", pages.lookup_page, name="lookup"),
+    path("batch", pages.batch, name="batch"),
+    path("health", health.health, name="health"),
+    # MaxMind's web-service paths, so that its client libraries can use us (lookups.web.webservice).
     re_path(
         r"^geoip/v2\.1/(?P<service>city|country|insights)/(?P<ip_address>[^/]*)$",
         webservice.lookup,

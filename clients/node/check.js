@@ -1,5 +1,5 @@
 // Calls easygeoip through MaxMind's official Node client and prints what the client made of
-// each answer, as JSON, for lookups/tests/test_webservice_clients.py to assert on.
+// each answer, as JSON, for lookups/tests/web/test_webservice_clients.py to assert on.
 //
 // Usage: EASYGEOIP_HOST=127.0.0.1:8443 EASYGEOIP_ACCOUNT_ID=... EASYGEOIP_LICENSE_KEY=... \
 //        NODE_EXTRA_CA_CERTS=ca.pem node check.js '[["city", "81.2.69.142"], ["country", "..."]]'

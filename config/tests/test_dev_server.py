@@ -28,7 +28,7 @@ from config.tests.containers import (
 )
 from config.tests.debug_adapter import DebugSession, attach
 from conftest import free_port, live_environment
-from lookups import views
+from lookups.web import health as views
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow

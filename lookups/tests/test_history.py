@@ -20,11 +20,16 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
 from lookups import history
+from lookups.core.history_row import history_row
+from lookups.core.pipeline import geolocate
 from lookups.errors import HISTORY_UNAVAILABLE_MESSAGE, InvalidQuery
 from lookups.models import Lookup
-from lookups.services import geolocate, history_row
 from lookups.tests.geoip_data import LINKOPING_IP, LONDON_IP
-from lookups.views import HISTORY_SPOOLED_WARNING, POSTGRESQL_DOWN_SPOOL_UNWRITABLE, POSTGRESQL_DOWN_WARNING
+from lookups.web.health import (
+    HISTORY_SPOOLED_WARNING,
+    POSTGRESQL_DOWN_SPOOL_UNWRITABLE,
+    POSTGRESQL_DOWN_WARNING,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from lookups import selectors
 from lookups.models import Lookup
 from lookups.tests.history_data import NOW, make_failed_lookup, make_lookup, make_user
+from lookups.web import history_filters as selectors
 
 pytestmark = pytest.mark.django_db
 

@@ -25,7 +25,7 @@ from django.core.management.base import CommandError
 
 from conftest import BASE_DIR, live_environment, run_gunicorn
 from lookups import maxmind
-from lookups.geoip import DBIP_ATTRIBUTION, GEOLITE_ATTRIBUTION, GeoIPReader
+from lookups.core.geoip import DBIP_ATTRIBUTION, GEOLITE_ATTRIBUTION, GeoIPReader
 from lookups.models import UpdateRun
 from lookups.tests.download_server import LocalHTTPServer, Reply
 from lookups.tests.geoip_data import LONDON, LONDON_IP, build_asn_database, build_city_database

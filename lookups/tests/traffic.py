@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from lookups.tests.geoip_data import LINKOPING_IP, LONDON_IP
 
-# Error codes that lookups.services records in the history like a success.
+# Error codes that lookups.core.pipeline records in the history like a success.
 RECORDED_ERRORS = {
     "invalid_query",
     "address_not_public",

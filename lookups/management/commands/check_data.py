@@ -8,8 +8,8 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
+from lookups.core.geoip import city_reader
 from lookups.errors import DATABASE_MISSING_MESSAGE, DatabaseUnavailable
-from lookups.geoip import city_reader
 from lookups.operator_messages import database_age_warning, install_geoip_command, manage_command
 
 GEOIP_SOURCES = (
@@ -26,7 +26,7 @@ class _Quiet(logging.Filter):
 
 @contextlib.contextmanager
 def reader_quiet() -> Iterator[None]:
-    quiet, logger = _Quiet(), logging.getLogger("lookups.geoip")
+    quiet, logger = _Quiet(), logging.getLogger("lookups.core.geoip")
     logger.addFilter(quiet)
     try:
         yield

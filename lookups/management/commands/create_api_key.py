@@ -6,8 +6,8 @@ Nothing else goes to stdout, so that `read -r ACCOUNT_ID; read -r LICENSE_KEY` c
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from lookups import credentials
 from lookups.models import ApiKey
+from lookups.web import credentials
 
 NAME_MAX_LENGTH = ApiKey._meta.get_field("name").max_length
 QUOTA_MAX = 2_147_483_647  # a PostgreSQL integer

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from lookups import maxmind
-from lookups.geoip import ASN, CITY
+from lookups.core.geoip import ASN, CITY
 
 
 class ProgressBar:

@@ -1,0 +1,203 @@
+"""The admin dashboard's figures and charts, computed on the server.
+
+Charts are plain geometry (bars with x, y, width, height) that the template draws as inline SVG:
+no JavaScript, no inline style, nothing loaded from elsewhere.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import maxminddb
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
+from django.db.models.functions import TruncDay
+from django.utils import timezone
+
+from lookups.core.geoip import city_reader
+from lookups.errors import DatabaseUnavailable
+from lookups.models import OUTCOME_OK, Lookup, TimeZoneSource, UpdateRun
+
+DAYS = 30
+TOP = 10
+# The figures read a month of history (hundreds of thousands of rows at volume): computed at
+# most this often per cache, then served from it.
+CACHE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Ranked:
+    label: str
+    value: int
+    percent: float  # of the largest, for the bar's length
+
+
+@dataclass(frozen=True)
+class DayChart:
+    width: int
+    height: int
+    bars: tuple[Bar, ...]  # every lookup on the day
+    failed: tuple[Bar, ...]  # the failed part of each day's bar
+    peak: int
+    first_label: str
+    last_label: str
+
+
+@dataclass(frozen=True)
+class HistoryStats:
+    days: int
+    since: dt.datetime
+    computed_at: dt.datetime
+    total: int
+    failed: int
+    with_time_zone: int
+    tz_world: int
+    per_day: DayChart
+    countries: tuple[Ranked, ...]
+    queries: tuple[Ranked, ...]
+
+    @property
+    def tz_world_percent(self) -> float | None:
+        """Share of the answers with a time zone whose zone came from the tz_world polygons."""
+        return 100 * self.tz_world / self.with_time_zone if self.with_time_zone else None
+
+
+def day_chart(counts: list[tuple[dt.date, int, int]], *, width: int = 720, height: int = 160) -> DayChart:
+    """Bars for (day, lookups, failed) triples, in a width x height box (SVG user units)."""
+    peak = max((total for _, total, _ in counts), default=0)
+    slot = width / max(len(counts), 1)
+    bars, failed = [], []
+    for index, (day, total, errors) in enumerate(counts):
+        x = round(index * slot + slot * 0.1, 2)
+        bar_width = round(slot * 0.8, 2)
+        bar_height = round(height * total / peak, 2) if peak else 0
+        error_height = round(height * errors / peak, 2) if peak else 0
+        label = f"{day:%a %d %b}: {total:,} lookups, {errors:,} failed"
+        bars.append(Bar(label, total, x, round(height - bar_height, 2), bar_width, bar_height))
+        failed.append(Bar(label, errors, x, round(height - error_height, 2), bar_width, error_height))
+    return DayChart(
+        width=width,
+        height=height,
+        bars=tuple(bars),
+        failed=tuple(failed),
+        peak=peak,
+        first_label=f"{counts[0][0]:%d %b}" if counts else "",
+        last_label=f"{counts[-1][0]:%d %b}" if counts else "",
+    )
+
+
+def _ranked(rows: list[tuple[str, int]]) -> tuple[Ranked, ...]:
+    peak = max((value for _, value in rows), default=0)
+    return tuple(Ranked(label, value, round(100 * value / peak, 1) if peak else 0) for label, value in rows)
+
+
+def history_stats(*, days: int = DAYS, top: int = TOP, now: dt.datetime | None = None) -> HistoryStats:
+    """Lookups per day over the last `days` days (today included), top countries and queries.
+
+    Three queries, each reading the window's rows once through the created_at index.
+    """
+    now = timezone.localtime(now or timezone.now())
+    first_day = now.date() - dt.timedelta(days=days - 1)
+    since = dt.datetime.combine(first_day, dt.time.min, tzinfo=now.tzinfo)
+    window = Lookup.objects.filter(created_at__gte=since).order_by()
+
+    daily = {
+        row["day"].date(): row
+        for row in window.annotate(day=TruncDay("created_at"))
+        .values("day")
+        .annotate(
+            total=Count("*"),
+            failed=Count("id", filter=~Q(outcome=OUTCOME_OK)),
+            with_tz=Count("id", filter=~Q(time_zone_source="")),
+            tz_world=Count("id", filter=Q(time_zone_source=TimeZoneSource.TZ_WORLD)),
+        )
+    }
+    counts = []
+    for offset in range(days):
+        day = first_day + dt.timedelta(days=offset)
+        row = daily.get(day, {})
+        counts.append((day, row.get("total", 0), row.get("failed", 0)))
+
+    countries = (
+        window.exclude(country_code="")
+        .values("country_code")
+        .annotate(lookups=Count("*"), name=Max("country_name"))
+        .order_by("-lookups", "country_code")[:top]
+    )
+    queries = window.values("query").annotate(lookups=Count("*")).order_by("-lookups", "query")[:top]
+    return HistoryStats(
+        days=days,
+        since=since,
+        computed_at=now,
+        total=sum(row["total"] for row in daily.values()),
+        failed=sum(row["failed"] for row in daily.values()),
+        with_time_zone=sum(row["with_tz"] for row in daily.values()),
+        tz_world=sum(row["tz_world"] for row in daily.values()),
+        per_day=day_chart(counts),
+        countries=_ranked(
+            [(f"{row['country_code']} · {row['name']}".rstrip(" ·"), row["lookups"]) for row in countries]
+        ),
+        queries=_ranked([(row["query"], row["lookups"]) for row in queries]),
+    )
+
+
+def cached_history_stats() -> HistoryStats:
+    return cache.get_or_set(f"lookups:dashboard:{DAYS}:{TOP}", history_stats, timeout=CACHE_SECONDS)
+
+
+@dataclass(frozen=True)
+class InstalledDatabase:
+    file: str
+    edition: str | None
+    build_date: dt.datetime | None
+    age_days: int | None
+    in_use: bool
+    problem: str | None = None
+
+
+def installed_databases(*, now: dt.datetime | None = None) -> list[InstalledDatabase]:
+    """Every .mmdb file in GEOIP_PATH with its edition and age; the City one in use first."""
+    now = now or timezone.now()
+    folder = Path(settings.GEOIP_PATH)
+    found = []
+    try:
+        info = city_reader().info()
+        found.append(
+            InstalledDatabase(
+                settings.GEOIP_CITY, info.edition, info.build_date, (now - info.build_date).days, in_use=True
+            )
+        )
+    except DatabaseUnavailable as error:
+        found.append(
+            InstalledDatabase(settings.GEOIP_CITY, None, None, None, in_use=True, problem=error.message)
+        )
+    for path in sorted(folder.glob("*.mmdb")) if folder.is_dir() else []:
+        if path.name == settings.GEOIP_CITY:
+            continue
+        try:
+            with maxminddb.open_database(str(path)) as reader:
+                meta = reader.metadata()
+        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
+            found.append(InstalledDatabase(path.name, None, None, None, in_use=False, problem=str(exc)))
+            continue
+        built = dt.datetime.fromtimestamp(meta.build_epoch, tz=dt.UTC)
+        found.append(
+            InstalledDatabase(path.name, meta.database_type, built, (now - built).days, in_use=False)
+        )
+    return found
+
+
+def recent_update_runs(limit: int = 5) -> list[UpdateRun]:
+    """The latest database update runs (`manage.py update_maxmind`), newest first."""
+    return list(UpdateRun.objects.order_by("-created_at", "-id")[:limit])

@@ -1,0 +1,301 @@
+"""The one lookup pipeline: query -> addresses -> GeoIP record -> time zone -> AS -> LookupResult.
+
+Every channel (the pages, the JSON API single and batch, MaxMind's web service, the batch page)
+calls `lookup` or `lookup_batch` and renders the LookupResult it gets. This is also the one place
+made fast: a batch opens the databases once, resolves its names up front and concurrently, and
+builds each answer around the maxminddb record without copying it into objects (lookups.core.answer).
+
+Collaborators are keyword-only with production defaults: the resolver (DNS) and the readers
+(the database files), which tests replace with real local ones.
+"""
+
+import contextlib
+import functools
+import gc
+import ipaddress
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from lookups import history
+from lookups.core.answer import LookupResult
+from lookups.core.geoip import GeoIPReader, city_reader
+from lookups.core.geoip import asn_reader as default_asn_reader
+from lookups.core.history_row import history_row
+from lookups.core.resolver import (
+    IPAddress,
+    PrefetchedResolver,
+    Query,
+    Resolver,
+    default_resolver,
+    parse_query,
+    resolve_many,
+)
+from lookups.errors import (
+    ADDRESS_NOT_FOUND_MESSAGE,
+    ADDRESS_NOT_PUBLIC_MESSAGE,
+    BATCH_TOO_LARGE_MESSAGE,
+    NAME_NOT_PUBLIC_MESSAGE,
+    TOO_MANY_NAMES_MESSAGE,
+    AddressNotFound,
+    AddressNotPublic,
+    BatchTooLarge,
+    DatabaseUnavailable,
+    LookupFailed,
+    TooManyNames,
+)
+from lookups.models import TimeZoneSource
+from timezones.selectors import timezone_at
+
+logger = logging.getLogger(__name__)
+
+_MAXMIND = TimeZoneSource.MAXMIND.value
+_TZ_WORLD = TimeZoneSource.TZ_WORLD.value
+
+# Beyond what `is_global` already excludes: multicast ("global" for ff0e::/16, but never a
+# host) and the local-use NAT64 prefix of RFC 8215, which Python 3.11 still calls global.
+_EXTRA_NOT_PUBLIC = (
+    ipaddress.ip_network("ff00::/8"),
+    ipaddress.ip_network("224.0.0.0/4"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+)
+
+
+@functools.lru_cache(maxsize=65536)  # ipaddress walks a dozen networks for is_global
+def is_public(address: IPAddress) -> bool:
+    if not address.is_global:
+        return False
+    return not any(address in network for network in _EXTRA_NOT_PUBLIC if network.version == address.version)
+
+
+def resolve_addresses(
+    query: str | Query, *, resolver: Resolver | None = None
+) -> tuple[str | None, IPAddress, tuple[str, ...]]:
+    """(ASCII domain name or None, address to geolocate, every public address) for a query.
+
+    Raises InvalidQuery, NameNotResolved, DNSUnavailable or AddressNotPublic. For a name, only
+    public addresses are reported: what internal names resolve to is never revealed.
+    """
+    parsed = query if isinstance(query, Query) else parse_query(query)
+    if parsed.address is not None:
+        if not is_public(parsed.address):
+            raise AddressNotPublic(ADDRESS_NOT_PUBLIC_MESSAGE.format(subject=str(parsed.address)))
+        return None, parsed.address, ()
+    resolved = (resolver or default_resolver()).resolve(parsed.name)
+    public = []
+    for text in resolved:
+        address = ipaddress.ip_address(text)
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if is_public(address):
+            public.append(address)
+    if not public:
+        raise AddressNotPublic(NAME_NOT_PUBLIC_MESSAGE.format(name=parsed.name))
+    return parsed.name, public[0], tuple(str(address) for address in public)
+
+
+def autonomous_system(
+    address: IPAddress, *, reader: GeoIPReader | None = None
+) -> tuple[int | None, str | None]:
+    """(AS number, AS organisation) from the ASN database; (None, None) when it has no answer."""
+    reader = reader or default_asn_reader()
+    if not reader.is_available():
+        return None, None  # the ASN database is optional
+    try:
+        record, _, _ = reader.get(address)
+    except DatabaseUnavailable:
+        return None, None  # replaced by a broken file a moment ago
+    if not record:
+        return None, None
+    return record.get("autonomous_system_number"), record.get("autonomous_system_organization")
+
+
+def answer(
+    query: str,
+    parsed: Query,
+    *,
+    resolver: Resolver | None = None,
+    reader: GeoIPReader | None = None,
+    asn_reader: GeoIPReader | None = None,
+) -> LookupResult:
+    """Geolocate one parsed query (`query` as typed): the pipeline's one path, for single lookups
+    and batches alike. Raises a LookupFailed subclass."""
+    name, address, addresses = resolve_addresses(parsed, resolver=resolver)
+    record, network, info = (reader or city_reader()).get(address)
+    if record is None:
+        raise AddressNotFound(ADDRESS_NOT_FOUND_MESSAGE.format(address=address))
+    location = record.get("location") or {}
+    time_zone, source = location.get("time_zone"), None
+    if time_zone:
+        source = _MAXMIND
+    else:
+        latitude, longitude = location.get("latitude"), location.get("longitude")
+        if latitude is not None and longitude is not None:
+            time_zone = timezone_at(longitude=longitude, latitude=latitude)
+            if time_zone:
+                source = _TZ_WORLD
+                record = {**record, "location": {**location, "time_zone": time_zone}}
+    asn_number, asn_organization = autonomous_system(address, reader=asn_reader)
+    ip_address = str(address)
+    return LookupResult(
+        query=query.strip(),
+        name=name,
+        ip_address=ip_address,
+        addresses=addresses or (ip_address,),
+        network=network,
+        time_zone=time_zone or None,
+        time_zone_source=source,
+        database=info,
+        record=record,
+        autonomous_system_number=asn_number,
+        autonomous_system_organization=asn_organization,
+    )
+
+
+def geolocate(
+    query: str,
+    *,
+    resolver: Resolver | None = None,
+    reader: GeoIPReader | None = None,
+    asn_reader: GeoIPReader | None = None,
+) -> LookupResult:
+    """Look a query up, without recording it. Raises a LookupFailed subclass."""
+    reader = reader or city_reader()
+    reader.info()  # fail on a missing database before spending a DNS round trip
+    return answer(query, parse_query(query), resolver=resolver, reader=reader, asn_reader=asn_reader)
+
+
+def lookup(
+    query: str,
+    *,
+    channel: str,
+    requester: str | None = None,
+    api_key_id: int | None = None,
+    resolver: Resolver | None = None,
+    reader: GeoIPReader | None = None,
+) -> LookupResult:
+    """Geolocate a query and record it in the history, whether it succeeds or fails.
+
+    `api_key_id`: the web-service key that asked, kept in the history row.
+    """
+    try:
+        result = geolocate(query, resolver=resolver, reader=reader)
+    except LookupFailed as error:
+        history.record(
+            [history_row(query, error, channel=channel, requester=requester, api_key_id=api_key_id)]
+        )
+        raise
+    history.record([history_row(query, result, channel=channel, requester=requester, api_key_id=api_key_id)])
+    return result
+
+
+def _batch_key(query: Any) -> str:
+    """Which queries of a batch are one lookup: the same text, spaces and case aside."""
+    return query.strip().lower() if isinstance(query, str) else repr(query)
+
+
+def lookup_batch(
+    queries: Iterable[str],
+    *,
+    channel: str,
+    requester: str | None = None,
+    resolver: Resolver | None = None,
+    reader: GeoIPReader | None = None,
+    limit: int | None = None,
+) -> list[LookupResult | LookupFailed]:
+    """Geolocate many queries and record them; answers in the same order, each a result or its
+    error. A query repeated in the batch is looked up (and recorded) once. Raises BatchTooLarge
+    or HistoryUnavailable."""
+    queries = list(queries)
+    limit = settings.LOOKUP_BATCH_MAX if limit is None else limit
+    if len(queries) > limit:
+        raise BatchTooLarge(BATCH_TOO_LARGE_MESSAGE.format(limit=limit, count=len(queries)))
+    with garbage_collection_paused():
+        return _lookup_batch(queries, channel=channel, requester=requester, resolver=resolver, reader=reader)
+
+
+def _lookup_batch(
+    queries: list[str],
+    *,
+    channel: str,
+    requester: str | None,
+    resolver: Resolver | None,
+    reader: GeoIPReader | None,
+) -> list[LookupResult | LookupFailed]:
+    # Each distinct query parsed once (an InvalidQuery kept as its answer).
+    firsts: dict[str, tuple[str, Query | LookupFailed]] = {}
+    keys = []
+    for query in queries:
+        key = _batch_key(query)
+        keys.append(key)
+        if key not in firsts:
+            try:
+                firsts[key] = (query, parse_query(query))
+            except LookupFailed as error:
+                firsts[key] = (query, error)
+    reader = reader or city_reader()
+    asn_reader = default_asn_reader()
+    try:
+        reader.info()
+    except LookupFailed as error:
+        unavailable: LookupFailed | None = error  # every entry fails on it, before asking DNS anything
+    else:
+        unavailable = None
+        names = [parsed.name for _, parsed in firsts.values() if isinstance(parsed, Query) and parsed.name]
+        resolver = resolve_batch_names(names, resolver=resolver)
+    # One time for the batch's rows: timezone.now() a row was a tenth of a row's cost.
+    created_at = timezone.now()
+    answers: dict[str, LookupResult | LookupFailed] = {}
+    rows = []
+    for key, (query, parsed) in firsts.items():
+        if unavailable is not None:
+            outcome: LookupResult | LookupFailed = DatabaseUnavailable(unavailable.message)
+        elif isinstance(parsed, LookupFailed):
+            outcome = parsed
+        else:
+            try:
+                outcome = answer(query, parsed, resolver=resolver, reader=reader, asn_reader=asn_reader)
+            except LookupFailed as error:
+                outcome = error
+        answers[key] = outcome
+        text = query if isinstance(query, str) else repr(query)
+        rows.append(history_row(text, outcome, channel=channel, requester=requester, created_at=created_at))
+    history.record(rows)
+    return [answers[key] for key in keys]
+
+
+@contextlib.contextmanager
+def garbage_collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile (reference counting frees as usual).
+
+    A batch allocates some 100,000 objects, none in a cycle, most alive until its end: the
+    collector, triggered every 700 allocations, walked them again and again for nothing (a
+    tenth of the batch's CPU). Cycles made meanwhile wait for the next collection after it.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def resolve_batch_names(names: list[str], *, resolver: Resolver | None) -> PrefetchedResolver:
+    """Resolve a batch's names up front: concurrently, within LOOKUP_BATCH_DNS_DEADLINE, and at
+    most LOOKUP_BATCH_MAX_NAMES of them (the others answer TooManyNames without a DNS query)."""
+    names = list(dict.fromkeys(names))
+    limit = settings.LOOKUP_BATCH_MAX_NAMES
+    answers = resolve_many(
+        names[:limit],
+        resolver=resolver or default_resolver(),
+        workers=settings.LOOKUP_BATCH_DNS_WORKERS,
+        deadline=settings.LOOKUP_BATCH_DNS_DEADLINE,
+    )
+    too_many = TooManyNames(TOO_MANY_NAMES_MESSAGE.format(limit=limit))
+    answers.update(dict.fromkeys(names[limit:], too_many))
+    return PrefetchedResolver(answers)

@@ -1,0 +1,372 @@
+"""The HTML pages through Django's test client: results, every error, batch, CSV, CSP."""
+
+import csv
+import html
+import io
+import json
+from http import HTTPStatus
+
+import pytest
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from lookups.core.geoip import GEOLITE_ATTRIBUTION
+from lookups.errors import (
+    ADDRESS_NOT_FOUND_MESSAGE,
+    ADDRESS_NOT_PUBLIC_MESSAGE,
+    BATCH_TOO_LARGE_MESSAGE,
+    DATABASE_MISSING_MESSAGE,
+    INVALID_QUERY_MESSAGE,
+    NAME_NOT_PUBLIC_MESSAGE,
+    NAME_NOT_RESOLVED_MESSAGE,
+    THROTTLED_MESSAGE,
+)
+from lookups.models import Lookup
+from lookups.tests.geoip_data import (
+    AT_SEA_IP,
+    BERLIN_IP,
+    COUNTRY_ONLY_IP,
+    LINKOPING_IP,
+    LONDON_IP,
+    REGISTERED_ONLY_IP,
+    UNKNOWN_PUBLIC_IP,
+)
+from lookups.web.forms import BATCH_EMPTY_MESSAGE, FILE_NOT_TEXT_MESSAGE, FILE_TOO_LARGE_MESSAGE
+from lookups.web.pages import OWN_ADDRESS_NOT_PUBLIC_MESSAGE
+
+pytestmark = pytest.mark.django_db
+
+
+def text(response) -> str:
+    return response.content.decode()
+
+
+# --- The lookup page ------------------------------------------------------------------------------
+
+
+def test_lookup_page_shows_every_field(client, city_database, django_assert_num_queries):
+    with django_assert_num_queries(1):  # the history INSERT, nothing else
+        response = client.get(f"/lookup/{LONDON_IP}")
+    assert response.status_code == HTTPStatus.OK
+    page = text(response)
+    assert "\U0001f1ec\U0001f1e7" in page  # the flag of GB
+    for expected in [
+        "United Kingdom (GB)",
+        "England (ENG)",
+        "London",
+        "EC2V",
+        "51.5142, -0.0931",
+        "10 km",
+        "Europe/London",
+        "from the GeoIP record",
+        "81.2.69.0/24",
+        "GeoLite2-City, built",
+        'data-precise="true"',
+        'data-lat="51.5142"',
+        f"curl http://testserver/api/v1/lookup/{LONDON_IP}",
+        GEOLITE_ATTRIBUTION.split(",")[0],
+    ]:
+        assert expected in page, expected
+    assert 'class="local-time"' in page
+    row = Lookup.objects.get()
+    assert (row.query, row.channel, row.outcome) == (LONDON_IP, "web", "ok")
+
+
+def test_raw_record_is_the_databases_record_pretty_printed(client, city_database):
+    response = client.get(f"/lookup/{LINKOPING_IP}")
+    raw = html.unescape(text(response).split('<code id="raw-json">')[1].split("</code>")[0])
+    record = json.loads(raw)
+    assert record["city"]["names"]["en"] == "Linköping"
+    # filled in from tz_world, and said so
+    assert record["location"]["time_zone"] == "Europe/Stockholm"
+    assert "from the time-zone polygons" in text(response)
+    assert '\n  "city": {' in raw  # indented
+
+
+def test_the_form_address_renders_the_same_result(client, city_database):
+    by_form = client.get("/", {"q": f"  {LONDON_IP} "})
+    by_path = client.get(f"/lookup/{LONDON_IP}")
+    assert by_form.status_code == by_path.status_code == HTTPStatus.OK
+    assert 'id="result-heading"' in text(by_form)
+    assert f'value="{LONDON_IP}"' in text(by_form)
+
+
+def test_partial_is_only_the_result(client, city_database):
+    response = client.get(f"/lookup/{LONDON_IP}", {"partial": "1"})
+    assert response.status_code == HTTPStatus.OK
+    page = text(response)
+    assert "<html" not in page
+    assert 'class="result-content"' in page
+    assert f'data-title="{LONDON_IP} · easygeoip"' in page
+
+
+def test_a_domain_lists_every_address_as_a_link(client, city_database):
+    response = client.get("/lookup/dual.example.com")
+    page = text(response)
+    assert f'href="/lookup/{LONDON_IP}" data-lookup-link' in page
+    assert f'href="/lookup/{BERLIN_IP}" data-lookup-link' in page
+    assert "resolves to" in page
+
+
+def test_place_names_follow_the_language(client, city_database):
+    response = client.get(f"/lookup/{LONDON_IP}", HTTP_ACCEPT_LANGUAGE="de")
+    assert "Vereinigtes Königreich" in text(response)
+    assert f"/api/v1/lookup/{LONDON_IP}?lang=de" in text(response)
+
+
+def test_a_large_radius_is_not_a_pin(client, city_database):
+    page = text(client.get(f"/lookup/{AT_SEA_IP}"))
+    assert 'data-precise="false"' in page
+    assert "Approximate position only: somewhere within 1000 km" in page
+
+
+def test_a_country_level_result_has_no_map(client, city_database):
+    response = client.get(f"/lookup/{COUNTRY_ONLY_IP}")
+    assert response.status_code == HTTPStatus.OK
+    page = text(response)
+    assert "data-map" not in page
+    assert "Only the country is known" in page
+    assert "Bhutan (BT)" in page
+    assert '<p class="summary">Bhutan</p>' in page
+
+
+def test_only_the_registered_country_known_is_said_alike_in_the_heading_and_the_map(client, city_database):
+    page = text(client.get(f"/lookup/{REGISTERED_ONLY_IP}"))
+    assert "No place is known" not in page
+    assert "Only the country is known" not in page
+    summary = "Only the country where this network is registered is known: Australia."
+    assert f'<p class="summary">{summary}</p>' in page
+    assert "Only the registered country is known for this address: there is no position to show" in page
+    assert "Registered in</dt><dd>Australia (AU)" in page
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code", "message"),
+    [
+        ("/lookup/not a query!", HTTPStatus.BAD_REQUEST, "invalid_query", INVALID_QUERY_MESSAGE),
+        ("/?q=10.0.0.1", HTTPStatus.BAD_REQUEST, "address_not_public", None),
+        ("/lookup/internal.example.com", HTTPStatus.BAD_REQUEST, "address_not_public", None),
+        ("/lookup/nowhere.example.com", HTTPStatus.NOT_FOUND, "name_not_resolved", None),
+        (f"/lookup/{UNKNOWN_PUBLIC_IP}", HTTPStatus.NOT_FOUND, "address_not_found", None),
+    ],
+)
+def test_errors_are_messages_in_the_page(client, city_database, path, status, code, message):
+    response = client.get(path)
+    assert response.status_code == status
+    page = text(response)
+    assert f'data-code="{code}"' in page
+    assert 'role="alert"' in page
+    assert 'id="q"' in page  # the form is still there: a page, not an error page
+    expected = {
+        "invalid_query": INVALID_QUERY_MESSAGE,
+        "address_not_public": ADDRESS_NOT_PUBLIC_MESSAGE.format(subject="10.0.0.1").split(":")[0]
+        if "10.0.0.1" in path
+        else NAME_NOT_PUBLIC_MESSAGE.format(name="internal.example.com"),
+        "name_not_resolved": NAME_NOT_RESOLVED_MESSAGE.format(name="nowhere.example.com"),
+        "address_not_found": ADDRESS_NOT_FOUND_MESSAGE.format(address=UNKNOWN_PUBLIC_IP),
+    }[code]
+    assert expected in page
+    assert Lookup.objects.get().outcome == code
+
+
+def test_a_trailing_slash_on_the_lookup_page_still_looks_up(client, city_database):
+    response = client.get(f"/lookup/{LONDON_IP}/")
+    assert response.status_code == HTTPStatus.OK
+    assert Lookup.objects.get().query == LONDON_IP
+
+
+@pytest.mark.parametrize("blank", [" ", "   ", "\t"])
+def test_a_blank_query_asks_for_an_address(client, city_database, blank):
+    response = client.get("/", {"q": blank})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    page = text(response)
+    assert 'data-code="invalid_query"' in page
+    assert INVALID_QUERY_MESSAGE in page
+    assert "not a public address" not in page
+    assert Lookup.objects.count() == 0  # nothing was looked up
+
+
+def test_database_missing_is_a_message(client, geoip_dir):
+    response = client.get(f"/lookup/{LONDON_IP}")
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert DATABASE_MISSING_MESSAGE.split("`")[0] in text(response)
+    assert "No GeoIP database is installed." in text(response)  # the footer says so too
+
+
+@pytest.mark.throttled
+def test_throttled_is_a_message_with_retry_after(client, city_database, settings):
+    cache.clear()
+    settings.PAGE_THROTTLE_RATE = "2/minute"
+    assert client.get(f"/lookup/{LONDON_IP}").status_code == HTTPStatus.OK
+    assert client.get(f"/lookup/{LONDON_IP}").status_code == HTTPStatus.OK
+    response = client.get(f"/lookup/{LONDON_IP}", {"partial": "1"})
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert int(response["Retry-After"]) >= 1
+    assert THROTTLED_MESSAGE.split("{")[0] in text(response)
+    assert 'data-code="throttled"' in text(response)
+    # the API's allowance is its own
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "5/minute"}}
+    assert client.get(f"/api/v1/lookup/{LONDON_IP}").status_code == HTTPStatus.OK
+    cache.clear()
+
+
+def test_first_visit_from_a_private_address_says_so(client, city_database, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get("/")
+    assert response.status_code == HTTPStatus.OK
+    assert OWN_ADDRESS_NOT_PUBLIC_MESSAGE.format(address="127.0.0.1") in text(response)
+    assert Lookup.objects.count() == 0
+
+
+def test_first_visit_looks_the_visitor_up(client, city_database, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    response = client.get("/", HTTP_X_FORWARDED_FOR=LONDON_IP)
+    assert response.status_code == HTTPStatus.OK
+    page = text(response)
+    assert "This is your own address." in page
+    assert f'href="/lookup/{LONDON_IP}" data-lookup-link class="own-address"' in page
+    assert 'value=""' in page  # the input stays empty for the next query
+    row = Lookup.objects.get()
+    assert (row.query, row.channel, row.requester) == (LONDON_IP, "web", "81.2.69.0")
+
+
+def test_lookup_pages_only_answer_get(client, city_database):
+    assert client.post(f"/lookup/{LONDON_IP}").status_code == HTTPStatus.METHOD_NOT_ALLOWED
+
+
+# --- Content-Security-Policy -----------------------------------------------------------------------
+
+
+def test_every_response_carries_the_policy(client, city_database, settings):
+    for path in ["/", f"/lookup/{LONDON_IP}", "/batch", "/health", f"/api/v1/lookup/{LONDON_IP}", "/nowhere"]:
+        policy = client.get(path)["Content-Security-Policy"]
+        assert "script-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+    settings.CONTENT_SECURITY_POLICY = ""
+    assert "Content-Security-Policy" not in client.get("/health")
+
+
+def test_pages_hold_no_inline_script_or_style(client, city_database):
+    for path in ["/", f"/lookup/{LONDON_IP}", "/batch", "/api/docs/"]:
+        page = text(client.get(path))
+        assert "<script>" not in page, path
+        assert "<style" not in page, path
+        assert " style=" not in page, path
+        assert " onclick=" not in page, path
+
+
+def test_api_docs_serve_their_script_as_a_file(client):
+    page = text(client.get("/api/docs/"))
+    assert 'src="/api/docs/?script="' in page
+    script = client.get("/api/docs/", {"script": ""})
+    assert script.status_code == HTTPStatus.OK
+    assert script["Content-Type"].startswith("application/javascript")
+    assert "SwaggerUIBundle(" in text(script)
+
+
+# --- Batch ------------------------------------------------------------------------------------------
+
+
+def test_batch_form(client):
+    response = client.get("/batch")
+    assert response.status_code == HTTPStatus.OK
+    assert 'name="csrfmiddlewaretoken"' in text(response)
+    assert 'enctype="multipart/form-data"' in text(response)
+
+
+def test_batch_table(client, city_database, django_assert_num_queries):
+    with django_assert_num_queries(1):  # one INSERT for the whole batch
+        response = client.post("/batch", {"queries": f"{LONDON_IP}\n{BERLIN_IP}, 10.0.0.1\n\nnot_valid!"})
+    assert response.status_code == HTTPStatus.OK
+    page = text(response)
+    assert "4 queries: 2 found, 2 not." in page
+    assert page.count('class="row-error"') == 2
+    assert "Land Berlin" in page
+    assert set(Lookup.objects.values_list("channel", flat=True)) == {"batch"}
+
+
+def test_batch_csv_upload_uses_the_query_column(client, city_database):
+    upload = SimpleUploadedFile(
+        "hosts.csv",
+        f"name;query\nfirst;{LONDON_IP}\nsecond;dual.example.com\n".encode("utf-8-sig"),
+        content_type="text/csv",
+    )
+    response = client.post("/batch", {"queries": "", "csv_file": upload})
+    assert response.status_code == HTTPStatus.OK
+    assert "2 queries: 2 found, 0 not." in text(response)
+
+
+def test_batch_csv_upload_without_a_header_uses_the_first_column(client, city_database):
+    upload = SimpleUploadedFile(
+        "hosts.csv", f"{LONDON_IP},x\n{BERLIN_IP},y\n".encode(), content_type="text/csv"
+    )
+    response = client.post("/batch", {"csv_file": upload})
+    assert "2 queries: 2 found, 0 not." in text(response)
+
+
+def test_batch_csv_download(client, city_database):
+    response = client.post("/batch", {"queries": f"{LONDON_IP}\n=cmd|x\n{COUNTRY_ONLY_IP}", "format": "csv"})
+    assert response.status_code == HTTPStatus.OK
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="easygeoip-batch-')
+    rows = list(csv.DictReader(io.StringIO(text(response))))
+    assert [row["query"] for row in rows] == [LONDON_IP, "'=cmd|x", COUNTRY_ONLY_IP]
+    assert rows[0]["city"] == "London"
+    assert rows[0]["longitude"] == "-0.0931"  # numbers are not "made safe"
+    assert rows[1]["error_code"] == "invalid_query"
+    assert rows[2]["country_code"] == "BT"
+    assert rows[2]["latitude"] == ""
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "message"),
+    [
+        ({"queries": "  \n "}, HTTPStatus.BAD_REQUEST, BATCH_EMPTY_MESSAGE),
+        ({"queries": "1.1.1.1 " * 4}, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, None),
+    ],
+)
+def test_batch_input_errors(client, city_database, settings, data, status, message):
+    settings.LOOKUP_BATCH_MAX = 3
+    response = client.post("/batch", data)
+    assert response.status_code == status
+    expected = message or BATCH_TOO_LARGE_MESSAGE.format(limit=3, count=4)
+    assert expected in text(response)
+    assert Lookup.objects.count() == 0
+
+
+def test_batch_file_too_large(client, city_database, settings):
+    settings.LOOKUP_BATCH_UPLOAD_MAX_BYTES = 100
+    upload = SimpleUploadedFile("big.csv", b"8.8.8.8\n" * 5000, content_type="text/csv")
+    response = client.post("/batch", {"queries": LONDON_IP, "csv_file": upload})
+    assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    assert FILE_TOO_LARGE_MESSAGE.format(limit="100\xa0bytes") in text(response)
+    assert f">{LONDON_IP}</textarea>" in text(response)  # what was typed is kept
+
+
+def test_batch_file_not_text(client, city_database):
+    upload = SimpleUploadedFile("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", content_type="text/csv")
+    response = client.post("/batch", {"csv_file": upload})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert FILE_NOT_TEXT_MESSAGE in text(response)
+
+
+def test_batch_body_too_large(client, city_database, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = client.post("/batch", {"queries": "8.8.8.8\n" * 500})
+    assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    assert "The request body is too large." in text(response)
+    assert 'name="queries"' in text(response)
+
+
+def test_batch_without_database(client, geoip_dir):
+    response = client.post("/batch", {"queries": LONDON_IP})
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert DATABASE_MISSING_MESSAGE.split("`")[0] in text(response)
+
+
+def test_batch_needs_the_csrf_token(city_database):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post("/batch", {"queries": LONDON_IP})
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert Lookup.objects.count() == 0

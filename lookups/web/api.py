@@ -1,0 +1,185 @@
+"""The JSON API's DRF views: the batch lookup and the history, plus the OpenAPI declaration of the
+single lookups, which are plain Django views (lookups.web.api_lookup) for speed."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lookups.core import pipeline
+from lookups.core.answer import LookupResult
+from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, InvalidCursor
+from lookups.models import Channel
+from lookups.web import history_filters
+from lookups.web.api_body import batch_item
+from lookups.web.api_schema import (
+    BatchInputSerializer,
+    BatchOutputSerializer,
+    ErrorSerializer,
+    HistoryPageSerializer,
+    LookupResultSerializer,
+)
+from lookups.web.request_meta import client_address, request_language
+
+_ERROR_RESPONSES = {status: ErrorSerializer for status in (400, 404, 405, 413, 429, 503)}
+_QUERY_PARAMETER = OpenApiParameter(
+    "query",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description=(
+        "An IPv4 address, an IPv6 address (any textual form, brackets and zone IDs allowed) or a "
+        "domain name (internationalised ones too), at most 255 characters."
+    ),
+    examples=[
+        OpenApiExample("IPv4", value="81.2.69.142"),
+        OpenApiExample("IPv6", value="2001:4860:4860::8888"),
+        OpenApiExample("Name", value="example.com"),
+    ],
+)
+_LANGUAGE_PARAMETER = OpenApiParameter(
+    "lang",
+    OpenApiTypes.STR,
+    description="Language of place names (en, de, fr, ja, ...). Default: Accept-Language, then English.",
+)
+
+
+# For the schema only: lookups.web.api_lookup's plain Django views answer these operations; their
+# docstrings are the operations' descriptions.
+
+
+class LookupDocumentation(APIView):
+    """Geolocate one IP address or domain name."""
+
+    # Public: nobody signs in to look up an address (and the rate limit is per address).
+    authentication_classes = ()
+
+    @extend_schema(
+        operation_id="lookup",
+        parameters=[_QUERY_PARAMETER, _LANGUAGE_PARAMETER],
+        responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
+    )
+    def get(self, request: Request, query: str) -> Response:
+        raise NotImplementedError  # never routed
+
+
+class OwnAddressLookupDocumentation(APIView):
+    """Geolocate the caller's own address."""
+
+    authentication_classes = ()
+
+    @extend_schema(
+        operation_id="lookup_own_address",
+        parameters=[_LANGUAGE_PARAMETER],
+        responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
+    )
+    def get(self, request: Request) -> Response:
+        raise NotImplementedError  # never routed
+
+
+class BatchLookupView(APIView):
+    """Geolocate many queries at once: answers in the same order, each a result or an error."""
+
+    # Public: nobody signs in to look up an address (and the rate limit is per address).
+    authentication_classes = ()
+
+    @extend_schema(
+        operation_id="lookup_batch",
+        parameters=[_LANGUAGE_PARAMETER],
+        request=BatchInputSerializer,
+        responses={200: BatchOutputSerializer, 415: ErrorSerializer, **_ERROR_RESPONSES},
+    )
+    def post(self, request: Request) -> Response:
+        data = request.data
+        queries = data.get("queries") if isinstance(data, dict) else None
+        if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
+            raise InvalidBatch(BATCH_INVALID_MESSAGE)
+        # The bodies too are some 100,000 acyclic objects: no collection while they are built.
+        with pipeline.garbage_collection_paused():
+            answers = pipeline.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
+            languages = next((a.database.languages for a in answers if isinstance(a, LookupResult)), ())
+            language = request_language(request, languages)
+            results = [
+                batch_item(query, answer, language=language)
+                for query, answer in zip(queries, answers, strict=True)
+            ]
+        return Response({"results": results})
+
+
+# --- History ----------------------------------------------------------------------------------
+
+
+class CanReadHistory(BasePermission):
+    """Active staff allowed to view lookups (superusers, or staff given "Can view lookup")."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_active and user.is_staff and user.has_perm("lookups.view_lookup"))
+
+
+class HistoryPagination(CursorPagination):
+    """Newest first. A cursor marks a place in time: no COUNT, no OFFSET deep into the table."""
+
+    ordering = ("-created_at", "-id")
+    page_size = history_filters.DEFAULT_PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = history_filters.MAX_PAGE_SIZE
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except drf_exceptions.NotFound:
+            raise InvalidCursor(history_filters.CURSOR_MESSAGE) from None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view=view)
+        except DjangoValidationError:  # a well-formed cursor whose position is not a time
+            raise InvalidCursor(history_filters.CURSOR_MESSAGE) from None
+
+
+_HISTORY_PARAMETERS = [
+    OpenApiParameter("since", OpenApiTypes.STR, description="From this ISO date or date-time (inclusive)."),
+    OpenApiParameter(
+        "until", OpenApiTypes.STR, description="Before this date-time; a bare date includes that whole day."
+    ),
+    OpenApiParameter("country", OpenApiTypes.STR, description="Two-letter ISO country code."),
+    OpenApiParameter("channel", OpenApiTypes.STR, enum=Channel.values),
+    OpenApiParameter("outcome", OpenApiTypes.STR, description="ok, or an error code."),
+    OpenApiParameter("query", OpenApiTypes.STR, description="Queries containing this text (any case)."),
+    OpenApiParameter(
+        "page_size",
+        OpenApiTypes.INT,
+        description=f"1 to {history_filters.MAX_PAGE_SIZE}; {history_filters.DEFAULT_PAGE_SIZE}.",
+    ),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="From the next or previous link."),
+]
+
+
+class HistoryView(APIView):
+    """Past lookups, newest first, for staff: filter by time, country, channel, outcome, query."""
+
+    # Token first: an anonymous caller gets 401 with `WWW-Authenticate: Token`.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [CanReadHistory]
+
+    @extend_schema(
+        operation_id="history",
+        parameters=_HISTORY_PARAMETERS,
+        responses={
+            200: HistoryPageSerializer,
+            # 404: an unknown ?format= (as on every endpoint).
+            **{status: ErrorSerializer for status in (400, 401, 403, 404)},
+        },
+    )
+    def get(self, request: Request) -> Response:
+        filters = history_filters.parse_filters(request.query_params)
+        history_filters.parse_page_size(request.query_params.get("page_size"))
+        paginator = HistoryPagination()
+        page = paginator.paginate_queryset(history_filters.filter_history(filters), request, view=self)
+        return paginator.get_paginated_response([history_filters.history_row_as_dict(row) for row in page])

@@ -1,0 +1,141 @@
+"""The API's shapes for the OpenAPI schema: DRF serializers that document them, never build them.
+
+lookups.web.api_body builds a lookup's body (a serializer per field costs more than the lookup
+itself); the serializers below describe the same shape and are checked against real bodies in the
+tests.
+"""
+
+from django.conf import settings
+from rest_framework import serializers
+
+# --- Documentation of the shapes (OpenAPI) ------------------------------------------------------
+
+
+class CodeNameSerializer(serializers.Serializer):
+    code = serializers.CharField(allow_null=True)
+    name = serializers.CharField(allow_null=True)
+
+
+class CountrySerializer(serializers.Serializer):
+    iso_code = serializers.CharField(allow_null=True)
+    name = serializers.CharField(allow_null=True)
+
+
+class CitySerializer(serializers.Serializer):
+    name = serializers.CharField(allow_null=True)
+
+
+class PostalSerializer(serializers.Serializer):
+    code = serializers.CharField(allow_null=True)
+
+
+class LocationSerializer(serializers.Serializer):
+    latitude = serializers.FloatField(allow_null=True)
+    longitude = serializers.FloatField(allow_null=True)
+    accuracy_radius = serializers.IntegerField(allow_null=True, help_text="Kilometres.")
+    time_zone = serializers.CharField(allow_null=True)
+    time_zone_source = serializers.ChoiceField(
+        choices=["maxmind", "tz_world"],
+        allow_null=True,
+        help_text="maxmind: from the GeoIP record; tz_world: from the time-zone polygons.",
+    )
+
+
+class TraitsSerializer(serializers.Serializer):
+    autonomous_system_number = serializers.IntegerField(
+        allow_null=True, help_text="From the ASN database, when one is installed."
+    )
+    autonomous_system_organization = serializers.CharField(allow_null=True)
+
+
+class DatabaseSerializer(serializers.Serializer):
+    edition = serializers.CharField()
+    build_date = serializers.DateTimeField()
+    attribution = serializers.CharField(
+        allow_null=True, help_text="The credit the database's licence asks for, to show with its data."
+    )
+
+
+class LookupResultSerializer(serializers.Serializer):
+    query = serializers.CharField()
+    name = serializers.CharField(allow_null=True, help_text="The domain name, in ASCII form.")
+    ip_address = serializers.IPAddressField()
+    addresses = serializers.ListField(child=serializers.IPAddressField())
+    network = serializers.CharField(allow_null=True)
+    continent = CodeNameSerializer(allow_null=True)
+    country = CountrySerializer(allow_null=True)
+    registered_country = CountrySerializer(allow_null=True)
+    subdivisions = CountrySerializer(many=True)
+    city = CitySerializer(allow_null=True)
+    postal = PostalSerializer()
+    location = LocationSerializer()
+    traits = TraitsSerializer()
+    database = DatabaseSerializer()
+    language = serializers.CharField()
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+class BatchInputSerializer(serializers.Serializer):
+    queries = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        allow_empty=False,
+        max_length=settings.LOOKUP_BATCH_MAX,
+        help_text=(
+            "At most LOOKUP_BATCH_MAX queries (1,000 by default) and LOOKUP_BATCH_MAX_NAMES distinct "
+            "domain names (100 by default; the others answer too_many_names)."
+        ),
+    )
+
+
+class BatchItemSerializer(serializers.Serializer):
+    """Either a lookup result, or {"query": ..., "error": {...}}."""
+
+    query = serializers.CharField()
+    error = ErrorDetailSerializer(required=False)
+
+
+class BatchOutputSerializer(serializers.Serializer):
+    results = BatchItemSerializer(many=True)
+
+
+# --- The history API (lookups.web.history_filters.history_row_as_dict builds the body) ----------------------
+
+
+class HistoryDatabaseSerializer(serializers.Serializer):
+    edition = serializers.CharField()
+    build_date = serializers.DateTimeField(allow_null=True)
+
+
+class HistoryRowSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    query = serializers.CharField(help_text="As typed, spaces trimmed.")
+    channel = serializers.ChoiceField(choices=["web", "api", "batch", "webservice"])
+    outcome = serializers.CharField(help_text="ok, or the error code the caller saw.")
+    addresses = serializers.ListField(child=serializers.IPAddressField())
+    ip_address = serializers.IPAddressField(allow_null=True)
+    network = serializers.CharField(allow_null=True)
+    continent_code = serializers.CharField(allow_null=True)
+    country = CountrySerializer(allow_null=True)
+    subdivision = CountrySerializer(allow_null=True)
+    city = serializers.CharField(allow_null=True)
+    postal_code = serializers.CharField(allow_null=True)
+    location = LocationSerializer()
+    requester = serializers.IPAddressField(
+        allow_null=True, help_text="Anonymised by default (IPv4 /24, IPv6 /48): LOOKUP_REQUESTER_ADDRESS."
+    )
+    database = HistoryDatabaseSerializer(allow_null=True)
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = HistoryRowSerializer(many=True)

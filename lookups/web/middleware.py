@@ -1,0 +1,87 @@
+"""The Content-Security-Policy header on every response, the admin login lockout, and the
+middleware the lookup API does without.
+
+Django 5.2 has no CSP support of its own (it arrives in 6.0). Our pages keep all JavaScript
+and CSS in static files, so a strict policy holds; a view that needs another policy sets the
+header itself and this middleware leaves it alone.
+"""
+
+import functools
+
+from axes.middleware import AxesMiddleware
+from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
+
+
+class ContentSecurityPolicyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        policy = settings.CONTENT_SECURITY_POLICY
+        if policy and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = policy
+        return response
+
+
+# Redoc renders its styles with styled-components, which inserts <style> elements at run time and
+# cannot work without 'unsafe-inline' styles (and runs its search in a blob: worker). Scripts stay strict.
+REDOC_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; script-src 'self'; worker-src 'self' blob:; "
+    "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+
+
+def content_security_policy(policy: str):
+    """A view decorator: this view's responses carry `policy` instead of the site's."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            response = view(request, *args, **kwargs)
+            if settings.CONTENT_SECURITY_POLICY:
+                response["Content-Security-Policy"] = policy
+            return response
+
+        return wrapped
+
+    return decorator
+
+
+class AdminLoginLockoutMiddleware(AxesMiddleware):
+    """django-axes's lockout response, where there is a login to lock: the admin.
+
+    Axes only acts on login attempts; run on every lookup it cost as much as the lookup itself.
+    """
+
+    def __call__(self, request):
+        if not request.path_info.startswith("/admin/"):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+# The public lookup endpoints read no session, user or message (they take no credentials, and
+# their throttle keys on the address): the middleware for those run everywhere but there, which
+# keeps the hot path's stack lean on purpose. The history API, the pages and the admin keep them.
+_LEAN_PREFIXES = ("/api/v1/lookup/", "/geoip/")
+
+
+def _outside_lean_paths(middleware_class):
+    class Scoped(middleware_class):
+        def __call__(self, request):
+            if request.path_info.startswith(_LEAN_PREFIXES):
+                return self.get_response(request)
+            return super().__call__(request)
+
+    Scoped.__name__ = Scoped.__qualname__ = middleware_class.__name__
+    Scoped.__doc__ = f"{middleware_class.__module__}.{middleware_class.__name__}, not on the lookup API."
+    return Scoped
+
+
+SessionMiddleware = _outside_lean_paths(sessions_middleware.SessionMiddleware)
+AuthenticationMiddleware = _outside_lean_paths(auth_middleware.AuthenticationMiddleware)
+MessageMiddleware = _outside_lean_paths(messages_middleware.MessageMiddleware)

@@ -1,0 +1,120 @@
+"""A lookup as the HTML page shows it: the template context, with its flag, local time, map view.
+
+Plain functions over LookupResult and the API body, so the page and the API never disagree
+about the data and the templates hold no logic beyond layout.
+"""
+
+import datetime as dt
+import json
+import shlex
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+
+from lookups.core.answer import LookupResult
+from lookups.models import TimeZoneSource
+from lookups.web.api_body import result_as_dict
+from lookups.web.request_meta import request_language
+
+# When no place but the network's registration is known (1.1.1.1): the heading and the map say so.
+REGISTERED_ONLY_SUMMARY = "Only the country where this network is registered is known: {country}."
+NO_PLACE_SUMMARY = "No place is known for this address."
+
+# Above this accuracy radius (km) a position is a region, not a place: no pin on the map.
+PRECISE_RADIUS_KM = 200
+
+TIME_ZONE_SOURCES = {
+    TimeZoneSource.MAXMIND.value: "from the GeoIP record",
+    TimeZoneSource.TZ_WORLD.value: "from the time-zone polygons (tz_world)",
+}
+
+
+def flag_emoji(iso_code: str | None) -> str:
+    """The flag of a two-letter country code, as its two regional indicator symbols."""
+    if not iso_code or len(iso_code) != 2 or not iso_code.isascii() or not iso_code.isalpha():
+        return ""
+    return "".join(chr(0x1F1E6 + ord(letter) - ord("A")) for letter in iso_code.upper())
+
+
+@dataclass(frozen=True)
+class LocalTime:
+    iso: str  # for <time datetime=...>
+    text: str  # "Mon 14:05", the same format the page's script keeps up to date
+    offset: str  # "UTC+01:00"
+
+
+def local_time(time_zone: str | None, *, now: dt.datetime | None = None) -> LocalTime | None:
+    if not time_zone:
+        return None
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    moment = (now or dt.datetime.now(dt.UTC)).astimezone(zone)
+    offset = moment.strftime("%z")  # "+0100"
+    return LocalTime(
+        iso=moment.isoformat(timespec="seconds"),
+        text=moment.strftime("%a %H:%M"),
+        offset=f"UTC{offset[:3]}:{offset[3:]}",
+    )
+
+
+@dataclass(frozen=True)
+class MapView:
+    latitude: float
+    longitude: float
+    radius_km: int | None
+    precise: bool  # a pin; otherwise only the circle (or the area) and a note
+
+
+def map_view(result: LookupResult) -> MapView | None:
+    """Where the map looks, or None when the record has no coordinates (country-level)."""
+    if result.latitude is None or result.longitude is None:
+        return None
+    radius = result.accuracy_radius
+    precise = radius is not None and 0 < radius <= PRECISE_RADIUS_KM and result.city is not None
+    return MapView(result.latitude, result.longitude, radius, precise)
+
+
+def raw_record_json(result: LookupResult) -> str:
+    """The database's own record, pretty-printed (the time zone filled in from tz_world)."""
+    return json.dumps(result.record, indent=2, ensure_ascii=False, default=str)
+
+
+def curl_command(url: str) -> str:
+    return f"curl {shlex.quote(url)}"
+
+
+def result_context(request: HttpRequest, result: LookupResult) -> dict:
+    """What the result template shows: the API body, and what the page adds to it."""
+    language = request_language(request, result.database.languages)
+    body = result_as_dict(result, language=language)
+    api_url = request.build_absolute_uri(reverse("api-lookup", args=[result.query]))
+    if language != "en":
+        api_url += f"?lang={language}"
+    places = [body["city"] and body["city"]["name"], *(s["name"] for s in body["subdivisions"][:1])]
+    places.append(body["country"] and body["country"]["name"])
+    place_summary = ", ".join(place for place in places if place)
+    if place_summary:
+        summary = place_summary
+    elif body["registered_country"]:
+        summary = REGISTERED_ONLY_SUMMARY.format(country=body["registered_country"]["name"])
+    else:
+        summary = NO_PLACE_SUMMARY
+    return {
+        "result": result,
+        "body": body,
+        "flag": flag_emoji(result.country and result.country.code),
+        "place_summary": place_summary,
+        "summary": summary,
+        "local_time": local_time(result.time_zone),
+        "time_zone_source": TIME_ZONE_SOURCES.get(result.time_zone_source or ""),
+        "map": map_view(result),
+        "map_tile_url": settings.MAP_TILE_URL,
+        "map_tile_attribution": settings.MAP_TILE_ATTRIBUTION,
+        "raw_json": raw_record_json(result),
+        "curl": curl_command(api_url),
+    }

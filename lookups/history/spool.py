@@ -48,8 +48,12 @@ os.register_at_fork(after_in_child=_writer.clear)
 
 def own_path() -> Path:
     """This process's spool file."""
-    token = _writer.setdefault("token", secrets.token_hex(8))
-    return spool_dir() / f"history-{token}{SUFFIX}"
+    folder = settings.HISTORY_SPOOL_DIR
+    if _writer.get("folder") != folder:
+        _close()
+        token = _writer.setdefault("token", secrets.token_hex(8))
+        _writer.update(folder=folder, own=Path(folder) / f"history-{token}{SUFFIX}")
+    return _writer["own"]
 
 
 def append(rows: list[HistoryRow]) -> Path:
@@ -59,19 +63,19 @@ def append(rows: list[HistoryRow]) -> Path:
         path = own_path()
         while True:
             fd = _open(path)
-            if not _is_named(fd, path):  # a replayer renamed it away: write a new one
-                _close()
-                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:  # a replayer is claiming it right now, and renames it next
-                time.sleep(0.0002)
+            except BlockingIOError:  # a replayer claims it: renamed away now, or in a moment
+                if _size_if_named(fd, path) is None:
+                    _close()
+                else:
+                    time.sleep(0.0002)
                 continue
             try:
-                if not _is_named(fd, path):
+                size = _size_if_named(fd, path)
+                if size is None:  # a replayer renamed it away: write a new one
                     _close()
                     continue
-                size = os.fstat(fd).st_size
                 data = payload if size else HEADER + payload
                 _write(fd, data)
                 if size + len(data) >= settings.HISTORY_SPOOL_FILE_MAX_BYTES:
@@ -85,26 +89,27 @@ def append(rows: list[HistoryRow]) -> Path:
 
 
 def _open(path: Path) -> int:
-    if _writer.get("path") != path:
-        _close()
+    fd = _writer.get("fd")
+    if fd is None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _writer.update(path=path, fd=os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
-    return _writer["fd"]
+        fd = _writer["fd"] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return fd
 
 
 def _close() -> None:
     fd = _writer.pop("fd", None)
-    _writer.pop("path", None)
     if fd is not None:
         os.close(fd)
 
 
-def _is_named(fd: int, path: Path) -> bool:
-    """Whether `path` still names the file open as `fd`."""
+def _size_if_named(fd: int, path: Path) -> int | None:
+    """The size of the file open as `fd`, if `path` still names it; else None."""
     try:
-        return os.stat(path).st_ino == os.fstat(fd).st_ino
+        named = os.stat(path).st_ino
     except FileNotFoundError:
-        return False
+        return None
+    stat = os.fstat(fd)
+    return stat.st_size if stat.st_ino == named else None
 
 
 def _write(fd: int, data: bytes) -> None:
@@ -170,7 +175,7 @@ def claim(path: Path) -> Claim | None:
         os.close(fd)
         return None
     # Under the lock nobody else renames the file: if `path` still names it, it is ours.
-    if not _is_named(fd, path) or not _holds_lock(fd):
+    if _size_if_named(fd, path) is None or not _holds_lock(fd):
         os.close(fd)
         return None
     claimed = path.with_name(f"{_writer_part(path.name)}.{time.time_ns()}{CLAIMED_SUFFIX}")

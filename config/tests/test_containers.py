@@ -111,18 +111,30 @@ def test_the_schema_check_does_catch_a_broken_compose_file(tmp_path):
 def test_the_app_starts_only_on_a_healthy_postgis_and_keeps_its_data_on_volumes():
     compose = load_compose(COMPOSE_FILE)
     services, volumes = compose["services"], compose["volumes"]
-    db, app, scheduler = services["db"], services["app"], services["scheduler"]
+    db, app, scheduler, proxy = services["db"], services["app"], services["scheduler"], services["proxy"]
 
-    assert db["image"].startswith("postgis/postgis:15-")
+    # The public image unless a stand-in is named (machines without a registry: docs/containers.md).
+    assert interpolate(db["image"], {}).startswith("postgis/postgis:15-")
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
     assert "db-data:/var/lib/postgresql/data" in db["volumes"]
 
     assert app["depends_on"]["db"]["condition"] == "service_healthy"
-    assert app["ports"] == ["8000:8000"]
+    # gunicorn is published to nobody: only the proxy, which buffers whole requests, reaches it.
+    assert "ports" not in app
+    assert app["expose"] == ["8000"]
     assert app["build"] == "."
     assert app["pull_policy"] == "build"
-    assert "geoip:/data/geoip" in app["volumes"]
+    assert {"geoip:/data/geoip", "spool:/data/spool"} <= set(app["volumes"])
     assert app["env_file"] == ".env"
+    for service in (app, scheduler, proxy):
+        assert service["read_only"] is True
+        assert service["tmpfs"] == ["/tmp"]
+        assert service["cap_drop"] == ["ALL"]
+
+    assert interpolate(proxy["image"], {}) == "caddy:2"
+    assert {"80:80", "443:443"} <= set(proxy["ports"])
+    assert "./docker/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    assert proxy["cap_add"] == ["NET_BIND_SERVICE"]
 
     # The scheduler: the same image and volume, its own loop, no gunicorn health check.
     assert scheduler["image"] == app["image"]
@@ -134,7 +146,7 @@ def test_the_app_starts_only_on_a_healthy_postgis_and_keeps_its_data_on_volumes(
     assert "command" not in scheduler  # an entrypoint of its own discards the image's CMD
     assert "ports" not in scheduler
 
-    assert set(volumes) == {"db-data", "geoip"}
+    assert set(volumes) == {"db-data", "geoip", "spool", "caddy-data", "caddy-config"}
     environment = production_app_environment()
     assert environment["GEOIP_PATH"] == "/data/geoip" == image_environment()["GEOIP_PATH"]
     url = urlsplit(environment["DATABASE_URL"])
@@ -149,7 +161,10 @@ def test_development_mounts_the_source_and_debugs_on_loopback_only():
     assert ".:/app" in app["volumes"]
     assert "geoip:/data/geoip" in app["volumes"]
     assert app["command"] == ["/app/docker/runserver.sh"]
-    assert "127.0.0.1:5678:5678" in app["ports"]
+    assert set(app["ports"]) == {"127.0.0.1:8000:8000", "127.0.0.1:5678:5678"}
+    # The spool stays on its volume: never in the mounted checkout, which the app user may not write.
+    assert "spool:/data/spool" in app["volumes"]
+    assert compose["services"]["proxy"]["profiles"] == ["proxy"]
     files = (COMPOSE_FILE, COMPOSE_DEV_FILE)
     environment = service_environment("app", dotenv=operator_dotenv(), files=files)
     assert environment["DJANGO_DEBUG"] == "1"
@@ -219,7 +234,8 @@ def test_the_image_runs_as_a_user_with_a_health_check_and_no_geoip_database():
         assert os.access(REPO / "docker" / script, os.X_OK)
     assert image_json_array("CMD") == ["gunicorn", "-c", "config/gunicorn.conf.py"]
     assert image_environment()["GUNICORN_BIND"] == "0.0.0.0:8000"
-    assert last("VOLUME", "production") == '["/data/geoip"]'
+    assert last("VOLUME", "production") == '["/data/geoip", "/data/spool"]'
+    assert image_environment()["HISTORY_SPOOL_DIR"] == "/data/spool"
     assert any("collectstatic" in i.arguments for i in instructions if i.stage == "runtime")
 
     # Only runtime libraries in the final image: no compilers, no -dev packages.
@@ -280,23 +296,49 @@ def test_interpolation_follows_compose():
     assert interpolate("${EMPTY?fine}", variables) == ""
 
 
-def test_the_readme_documents_every_environment_variable():
-    """Whatever settings.py, gunicorn's config, the container scripts and compose read."""
-    sources = {
-        REPO / "config" / "settings.py": r"env_(?:str|bool|int|float|list)\(\s*\"([A-Z][A-Z0-9_]+)\"",
-        REPO / "config" / "gunicorn.conf.py": r"environ(?:\.get\(|\[)\"([A-Z][A-Z0-9_]+)\"",
-        ENV_EXAMPLE: r"^#? ?([A-Z][A-Z0-9_]+)=",
-        COMPOSE_FILE: r"\$\{([A-Z][A-Z0-9_]+)",
-        COMPOSE_DEV_FILE: r"\$\{([A-Z][A-Z0-9_]+)",
-        **{path: r"\$\{([A-Z][A-Z0-9_]+)" for path in (REPO / "docker").glob("*.sh")},
-    }
+SETTINGS_SOURCES = {
+    REPO / "config" / "settings.py": r"env_(?:str|bool|int|float|list)\(\s*\"([A-Z][A-Z0-9_]+)\"",
+    REPO / "config" / "gunicorn.conf.py": r"environ(?:\.get\(|\[)\"([A-Z][A-Z0-9_]+)\"",
+}
+CONTAINER_SOURCES = {
+    ENV_EXAMPLE: r"^#? ?([A-Z][A-Z0-9_]+)=",
+    COMPOSE_FILE: r"\$\{([A-Z][A-Z0-9_]+)",
+    COMPOSE_DEV_FILE: r"\$\{([A-Z][A-Z0-9_]+)",
+    **{path: r"\$\{([A-Z][A-Z0-9_]+)" for path in (REPO / "docker").glob("*.sh")},
+    REPO / "docker" / "Caddyfile": r"\{\$([A-Z][A-Z0-9_]+)",
+}
+
+
+def variables_read(sources: dict[Path, str]) -> set[str]:
     variables = set()
     for path, pattern in sources.items():
         found = set(re.findall(pattern, path.read_text(), re.MULTILINE))
         assert found, path
         variables |= found
-    readme = (REPO / "README.md").read_text()
-    assert sorted(v for v in variables if f"`{v}`" not in readme) == []
+    return variables
+
+
+def variables_in_table(doc: Path) -> set[str]:
+    """The variables a Markdown table names in its first column."""
+    cells = re.findall(r"^\| ([^|]*)\|", doc.read_text(), re.MULTILINE)
+    return {name for cell in cells for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cell)}
+
+
+def test_the_configuration_table_lists_every_setting_and_nothing_else():
+    """docs/configuration.md: whatever settings.py and gunicorn's config read, and no variable they do not."""
+    read = variables_read(SETTINGS_SOURCES)
+    documented = variables_in_table(REPO / "docs" / "configuration.md")
+    assert {"undocumented": sorted(read - documented), "not read": sorted(documented - read)} == {
+        "undocumented": [],
+        "not read": [],
+    }
+
+
+def test_the_docs_document_every_container_variable():
+    """What the container scripts, compose and .env.example read: in configuration.md or containers.md."""
+    docs = (REPO / "docs" / "configuration.md").read_text() + (REPO / "docs" / "containers.md").read_text()
+    variables = variables_read(CONTAINER_SOURCES)
+    assert sorted(v for v in variables if f"`{v}`" not in docs) == []
 
 
 # --- The scheduler --------------------------------------------------------------------------------

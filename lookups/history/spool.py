@@ -147,8 +147,8 @@ class Claim:
 
 
 def waiting_files() -> list[Path]:
-    """Spool files that may be claimed, oldest writer first: written ones and claimed ones
-    (whose claimer may have died: claim() finds out)."""
+    """Spool files that may be claimed, in name order: written ones and claimed ones (whose
+    claimer may have died: claim() finds out)."""
     try:
         names = os.listdir(spool_dir())
     except FileNotFoundError:
@@ -163,33 +163,28 @@ def claim(path: Path) -> Claim | None:
         fd = os.open(path, os.O_RDWR)  # for writing too: NFS's flock emulation wants that
     except FileNotFoundError:
         return None
-    for _ in range(_CLAIM_TRIES):
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if path.name.endswith(CLAIMED_SUFFIX):
-                break  # its replayer is alive
-            time.sleep(0.0002)  # a writer's append, over in microseconds
-    else:
-        os.close(fd)
-        return None
+    # A claimed file's lock is held by its replayer for as long as it lives: one try. A written
+    # file's is held by a writer for an append, over in microseconds: a few.
+    tries = 1 if path.name.endswith(CLAIMED_SUFFIX) else _CLAIM_TRIES
     # Under the lock nobody else renames the file: if `path` still names it, it is ours.
-    if _size_if_named(fd, path) is None or not _holds_lock(fd):
+    if not _take_lock(fd, tries) or _size_if_named(fd, path) is None:
         os.close(fd)
         return None
     claimed = path.with_name(f"{_writer_part(path.name)}.{time.time_ns()}{CLAIMED_SUFFIX}")
     os.rename(path, claimed)
-    os.utime(claimed)
+    os.utime(claimed)  # a fresh claim, for spool_status
     return Claim(path=claimed, fd=fd)
 
 
-def _holds_lock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a no-op when this fd holds it already
-    except BlockingIOError:
-        return False
-    return True
+def _take_lock(fd: int, tries: int) -> bool:
+    for attempt in range(tries):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt + 1 < tries:
+                time.sleep(0.0002)
+    return False
 
 
 def _writer_part(name: str) -> str:

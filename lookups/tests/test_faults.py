@@ -73,7 +73,6 @@ def fault_server(fault_cluster, live_geoip_dir, dns_server, collected_static, tm
             "DJANGO_SECRET_KEY": SECRET_KEY,
             "MAXMIND_LICENSE_KEY": LICENSE_KEY,
             "HISTORY_SPOOL_DIR": str(tmp_path / "spool"),
-            "HISTORY_SPOOL_REPLAY_INTERVAL": "0.5",
             "HISTORY_DB_RETRY_INTERVAL": "0.5",
             # Each lookup looks at tz_world afresh: the tests take it away and lock it.
             "TZ_WORLD_RELOAD_CHECK_INTERVAL": "0",

@@ -259,8 +259,24 @@ def live_environment(*, geoip_dir: Path, dns_server: LocalDNSServer, static_root
         "DJANGO_STATIC_ROOT": str(static_root),
         "API_THROTTLE_RATE": "",
         # Write-behind as in production (tests poll for rows), into a spool of this server's own.
-        "HISTORY_SPOOL_DIR": tempfile.mkdtemp(prefix="easygeoip-spool-"),
+        "HISTORY_SPOOL_DIR": _live_spool(),
     }
+
+
+_live_spools: list[Path] = []
+
+
+def _live_spool() -> str:
+    _live_spools.append(Path(tempfile.mkdtemp(prefix="easygeoip-spool-")))
+    return str(_live_spools[-1])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    # Before a test's tables are truncated: a live server still flushing would deadlock with the
+    # TRUNCATE (its INSERT checks lookups_apikey, which the TRUNCATE holds already).
+    wait_until(lambda: not any(path.iterdir() for path in _live_spools if path.exists()), timeout=10)
+    yield
 
 
 @pytest.fixture(scope="session")

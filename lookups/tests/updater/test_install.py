@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from conftest import live_environment, run_gunicorn
 from lookups.geoip import GeoIPReader
 from lookups.models import UpdateRun
-from lookups.tests.geoip_data import LONDON_IP
+from lookups.tests.geoip_data import LONDON_IP, build_city_database
 from lookups.tests.updater.fakes import (
     LONDINIUM,
     NEW,
@@ -147,3 +147,32 @@ def test_gunicorn_answers_from_the_new_database_with_no_failed_request(
         assert after_rollback == {"London"}
         assert json.loads(server.get("/health")[2])["database"]["build_date"].startswith("2026-09-21")
         print(f"\n{len(statuses)} requests during update and rollback, 0 failed")
+
+
+def test_force_reinstalls_the_same_build_and_says_so(fake_maxmind, geoip_dir, tmp_path):
+    old, new = city_bytes(tmp_path, build_epoch=NEW), city_bytes(tmp_path, build_epoch=NEWER)
+    target, previous = geoip_dir / "GeoLite2-City.mmdb", geoip_dir / "GeoLite2-City.mmdb.previous"
+    fake_maxmind.publish("GeoLite2-City", old, date="20260921")
+    update()
+    fake_maxmind.publish("GeoLite2-City", new, date="20261118")
+    update()
+    inode = target.stat().st_ino
+
+    out, _ = update("--force")
+
+    assert "GeoLite2-City: reinstalled the database built on 2026-11-18" in out
+    assert "already current" not in out.replace("it was already current", "")
+    assert fake_maxmind.downloads() == 3  # --force asks again even though the checksum matched
+    assert target.read_bytes() == new
+    assert target.stat().st_ino != inode  # a fresh copy
+    assert previous.read_bytes() == old  # still the one to roll back to
+    assert list(UpdateRun.objects.order_by("id").values_list("outcome", flat=True)) == ["updated"] * 3
+
+
+def test_force_reinstalls_a_local_file_identical_to_the_installed_one(geoip_dir, tmp_path):
+    source = build_city_database(tmp_path / "city.mmdb", build_epoch=NEW)
+    update("--file", str(source))
+    out, _ = update("--file", str(source))
+    assert "already current" in out
+    out, _ = update("--file", str(source), "--force")
+    assert "reinstalled the database built on 2026-09-21" in out

@@ -325,3 +325,35 @@ def test_a_dry_run_of_dbip_asks_with_head(fake_dbip, geoip_dir, tmp_path):
     assert outcome.dry_run
     assert [seen.method for seen in fake_dbip.seen()] == ["HEAD"]
     assert not (geoip_dir / "GeoLite2-City.mmdb").exists()
+
+
+def test_a_directory_given_as_file_is_named_as_such(geoip_dir, tmp_path):
+    with pytest.raises(CommandError) as error:
+        update("--file", str(tmp_path))
+    assert str(error.value) == run.FILE_IS_DIRECTORY_MESSAGE.format(path=tmp_path)
+    assert "No such file" not in str(error.value)
+
+
+def test_a_plain_http_url_is_refused_unless_insecure(plain_http, geoip_dir, tmp_path):
+    mmdb = city_bytes(tmp_path, build_epoch=NEW)
+    plain_http.route("/city.mmdb", Reply(200, mmdb))
+    url = plain_http.url + "/city.mmdb"
+
+    with pytest.raises(CommandError) as error:
+        update("--url", url)
+
+    assert str(error.value) == sources.INSECURE_DOWNLOAD_MESSAGE.format(url=url)
+    assert plain_http.seen() == []  # refused before asking
+    assert not (geoip_dir / "GeoLite2-City.mmdb").exists()
+
+    out, _ = update("--url", url, "--insecure")
+    assert "installed the database built on 2026-09-21" in out
+    assert (geoip_dir / "GeoLite2-City.mmdb").read_bytes() == mmdb
+
+
+def test_an_https_url_is_verified_against_the_trusted_cas(storage, geoip_dir, tmp_path, monkeypatch):
+    storage.route("/city.mmdb", Reply(200, city_bytes(tmp_path, build_epoch=NEW)))
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")  # the test CA no longer trusted: the default bundle
+    with pytest.raises(CommandError, match="CERTIFICATE_VERIFY_FAILED"):
+        update("--url", storage.url + "/city.mmdb")
+    assert not (geoip_dir / "GeoLite2-City.mmdb").exists()

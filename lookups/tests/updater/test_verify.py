@@ -14,6 +14,7 @@ from lookups.tests.updater.fakes import (
     asn_bytes,
     city_bytes,
     files_in,
+    many_networks,
     tar_gz,
     update,
 )
@@ -120,3 +121,34 @@ def test_a_dry_run_of_a_file_checks_it(geoip_dir, tmp_path):
     out, _ = update("--file", str(older), "--dry-run", "--force")
     assert "would install the database built on 2026-05-28" in out
     assert (geoip_dir / "GeoLite2-City.mmdb").read_bytes() == installed
+
+
+def test_a_much_smaller_database_is_refused_unless_allowed(geoip_dir, tmp_path):
+    """A 2.5 KB City database must not replace a 65 MB one without a word."""
+    installed = build_city_database(
+        geoip_dir / "GeoLite2-City.mmdb", build_epoch=OLD, networks=many_networks(2000)
+    ).read_bytes()
+    small = build_city_database(tmp_path / "small.mmdb", build_epoch=NEW)
+
+    with pytest.raises(CommandError) as error:
+        update("--file", str(small))
+    message = str(error.value)
+    assert "search-tree nodes, under half the installed database's" in message
+    assert "use --allow-shrink to install it anyway" in message
+    assert (geoip_dir / "GeoLite2-City.mmdb").read_bytes() == installed
+
+    with pytest.raises(CommandError, match="--allow-shrink"):
+        update("--file", str(small), "--force")  # --force is about the build date only
+    assert (geoip_dir / "GeoLite2-City.mmdb").read_bytes() == installed
+
+    out, _ = update("--file", str(small), "--allow-shrink")
+    assert "installed the database built on 2026-09-21" in out
+    assert (geoip_dir / "GeoLite2-City.mmdb").read_bytes() == small.read_bytes()
+    assert (geoip_dir / "GeoLite2-City.mmdb.previous").read_bytes() == installed
+
+
+def test_a_database_a_little_smaller_is_installed(geoip_dir, tmp_path):
+    build_city_database(geoip_dir / "GeoLite2-City.mmdb", build_epoch=OLD, networks=many_networks(100))
+    slightly_smaller = build_city_database(tmp_path / "new.mmdb", build_epoch=NEW, networks=many_networks(80))
+    update("--file", str(slightly_smaller))
+    assert (geoip_dir / "GeoLite2-City.mmdb").read_bytes() == slightly_smaller.read_bytes()

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The easygeoip image: gunicorn serving the app as a non-root user, on Debian bookworm like our
 # machines, so the GDAL/GEOS/PROJ the tests ran against are the ones shipped.
 #
@@ -30,11 +29,13 @@ RUN apt-get update \
 # names pin the major versions (libgdal32 is GDAL 3.6), and Debian removes superseded versions
 # from its mirrors when a security fix lands, so exact pins would break the build, not secure it.
 
-# A system user that owns nothing but the GeoIP volume: the code is root's, read only.
+# A system user that owns nothing but its two volumes (GeoIP databases, the history spool): the
+# code is root's, read only.
 RUN groupadd --system --gid 10001 easygeoip \
     && useradd --system --uid 10001 --gid easygeoip --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin easygeoip \
-    && install -d -o easygeoip -g easygeoip -m 0755 /data/geoip
+    && install -d -o easygeoip -g easygeoip -m 0755 /data/geoip \
+    && install -d -o easygeoip -g easygeoip -m 0700 /data/spool
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -50,11 +51,14 @@ COPY . .
 # Static files are collected once, here; the secret key exists for this command only.
 RUN DJANGO_SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --noinput -v0
 
+# Everything the service writes is on a volume or in /tmp, so the root filesystem can be read only.
+# The spool holds history rows not yet in PostgreSQL: on a volume, a replaced container loses none.
 ENV DJANGO_SETTINGS_MODULE=config.settings \
     GEOIP_PATH=/data/geoip \
+    HISTORY_SPOOL_DIR=/data/spool \
     GUNICORN_BIND=0.0.0.0:8000 \
     GUNICORN_CONTROL_SOCKET=/tmp/gunicorn.ctl
-VOLUME ["/data/geoip"]
+VOLUME ["/data/geoip", "/data/spool"]
 EXPOSE 8000
 # Numeric, so that orchestrators can check it is not root (runAsNonRoot) without /etc/passwd.
 USER 10001:10001

@@ -280,23 +280,48 @@ def test_interpolation_follows_compose():
     assert interpolate("${EMPTY?fine}", variables) == ""
 
 
-def test_the_readme_documents_every_environment_variable():
-    """Whatever settings.py, gunicorn's config, the container scripts and compose read."""
-    sources = {
-        REPO / "config" / "settings.py": r"env_(?:str|bool|int|float|list)\(\s*\"([A-Z][A-Z0-9_]+)\"",
-        REPO / "config" / "gunicorn.conf.py": r"environ(?:\.get\(|\[)\"([A-Z][A-Z0-9_]+)\"",
-        ENV_EXAMPLE: r"^#? ?([A-Z][A-Z0-9_]+)=",
-        COMPOSE_FILE: r"\$\{([A-Z][A-Z0-9_]+)",
-        COMPOSE_DEV_FILE: r"\$\{([A-Z][A-Z0-9_]+)",
-        **{path: r"\$\{([A-Z][A-Z0-9_]+)" for path in (REPO / "docker").glob("*.sh")},
-    }
+SETTINGS_SOURCES = {
+    REPO / "config" / "settings.py": r"env_(?:str|bool|int|float|list)\(\s*\"([A-Z][A-Z0-9_]+)\"",
+    REPO / "config" / "gunicorn.conf.py": r"environ(?:\.get\(|\[)\"([A-Z][A-Z0-9_]+)\"",
+}
+CONTAINER_SOURCES = {
+    ENV_EXAMPLE: r"^#? ?([A-Z][A-Z0-9_]+)=",
+    COMPOSE_FILE: r"\$\{([A-Z][A-Z0-9_]+)",
+    COMPOSE_DEV_FILE: r"\$\{([A-Z][A-Z0-9_]+)",
+    **{path: r"\$\{([A-Z][A-Z0-9_]+)" for path in (REPO / "docker").glob("*.sh")},
+}
+
+
+def variables_read(sources: dict[Path, str]) -> set[str]:
     variables = set()
     for path, pattern in sources.items():
         found = set(re.findall(pattern, path.read_text(), re.MULTILINE))
         assert found, path
         variables |= found
-    readme = (REPO / "README.md").read_text()
-    assert sorted(v for v in variables if f"`{v}`" not in readme) == []
+    return variables
+
+
+def variables_in_table(doc: Path) -> set[str]:
+    """The variables a Markdown table names in its first column."""
+    cells = re.findall(r"^\| ([^|]*)\|", doc.read_text(), re.MULTILINE)
+    return {name for cell in cells for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cell)}
+
+
+def test_the_configuration_table_lists_every_setting_and_nothing_else():
+    """docs/configuration.md: whatever settings.py and gunicorn's config read, and no variable they do not."""
+    read = variables_read(SETTINGS_SOURCES)
+    documented = variables_in_table(REPO / "docs" / "configuration.md")
+    assert {"undocumented": sorted(read - documented), "not read": sorted(documented - read)} == {
+        "undocumented": [],
+        "not read": [],
+    }
+
+
+def test_the_docs_document_every_container_variable():
+    """What the container scripts, compose and .env.example read: in configuration.md or containers.md."""
+    docs = (REPO / "docs" / "configuration.md").read_text() + (REPO / "docs" / "containers.md").read_text()
+    variables = variables_read(CONTAINER_SOURCES)
+    assert sorted(v for v in variables if f"`{v}`" not in docs) == []
 
 
 # --- The scheduler --------------------------------------------------------------------------------

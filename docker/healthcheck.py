@@ -2,7 +2,7 @@
 
 Python's standard library only (the image has no curl). The request names the first of
 DJANGO_ALLOWED_HOSTS as its host, since Django refuses any other, and asks over the port
-gunicorn binds (GUNICORN_BIND).
+gunicorn binds (GUNICORN_BIND), or runserver's in the development container (RUNSERVER_ADDRESS).
 """
 
 import json
@@ -13,7 +13,8 @@ import urllib.request
 
 
 def main() -> int:
-    port = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000").rpartition(":")[2]
+    address = os.environ.get("RUNSERVER_ADDRESS") or os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+    port = address.rpartition(":")[2]
     hosts = [host.strip() for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",") if host.strip()]
     host = hosts[0].lstrip(".") if hosts and hosts[0] != "*" else "localhost"
     request = urllib.request.Request(f"http://127.0.0.1:{port}/health", headers={"Host": host})

@@ -6,6 +6,7 @@
 #
 #   UPDATE_DAYS  ISO weekdays to run on, 1 = Monday ... 7 = Sunday ("3 6": Wednesday and Saturday)
 #   UPDATE_TIME  the time of day, HH:MM in UTC (04:00)
+#   UPDATE_ON_START  1: one run at start as well, then on schedule (0)
 #
 # `docker/scheduler.sh next EPOCH` prints the first run after EPOCH (seconds), and exits.
 set -eu
@@ -49,9 +50,23 @@ if [ "${1:-}" = next ]; then
     exit
 fi
 
+case "${UPDATE_ON_START:-0}" in
+    0 | 1) ;;
+    *) die "UPDATE_ON_START must be 0 or 1, not '$UPDATE_ON_START'" ;;
+esac
+
+update() {
+    if python manage.py update_maxmind --verbosity 1; then
+        log "update_maxmind done"
+    else
+        log "update_maxmind failed (exit $?): the installed database keeps serving; next try at the next run"
+    fi
+}
+
 # `docker stop` sends TERM: end at once, even in the middle of a long sleep.
 sleeper=""
 trap 'log "stopping"; [ -z "$sleeper" ] || kill "$sleeper" 2>/dev/null; exit 0' TERM INT
+[ "${UPDATE_ON_START:-0}" = 0 ] || update
 while :; do
     next=$(next_run "$(date -u +%s)")
     log "next update_maxmind run: $(date -u -d "@$next" +%Y-%m-%dT%H:%M:%SZ)"
@@ -59,9 +74,5 @@ while :; do
     sleeper=$!
     wait "$sleeper" || true
     sleeper=""
-    if python manage.py update_maxmind --verbosity 1; then
-        log "update_maxmind done"
-    else
-        log "update_maxmind failed (exit $?): the installed database keeps serving; next try at the next run"
-    fi
+    update
 done

@@ -14,12 +14,11 @@ from typing import BinaryIO
 
 from django.conf import settings
 
-from lookups.geoip import ASN
+from lookups.geoip import ASN, PREVIOUS_SUFFIX
 from lookups.updater.errors import UpdateLocked
 
 LOCK_NAME = ".update_maxmind.lock"
 TEMP_PREFIX = ".update-"  # every temporary file a run writes in GEOIP_PATH starts with this
-PREVIOUS_SUFFIX = ".previous"
 STATE_SUFFIX = ".update.json"
 
 LOCKED_MESSAGE = "Another update is running (it holds the lock on {path}). Try again when it has finished."

@@ -18,9 +18,10 @@ a URL or a local file (`manage.py update_maxmind` is a thin shell over `run_upda
   MAXMIND_DOWNLOAD_URL (https only; never in a URL, never across a redirect to the storage host),
   and every message this package returns or records is scrubbed of it.
 
-Modules: download (the HTTP client), sources (what to fetch), archive (unpacking), verify
-(checking a build), install (rename into place, rollback's swap), files (the files in
-GEOIP_PATH and the lock), record (the UpdateRun row), run (a run from start to end).
+Modules: sources (what to fetch), download (the HTTP client) and retry (when to try again),
+archive (unpacking), verify (checking a build), install (rename into place, rollback's swap),
+files (the files in GEOIP_PATH and the lock), record (the UpdateRun row), database_update (one
+database from start to end), run (a whole run, and rollback).
 
 We do not use MaxMind's `pygeoipupdate` (0.1.0): it speaks the updates protocol through aiohttp
 (four more dependencies), retries only 5xx without Retry-After or an injectable sleep, writes

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from lookups.models import UpdateRun
-from lookups.updater.download import Report, quiet
+from lookups.updater.retry import Report, quiet
 
 logger = logging.getLogger("lookups.updater")
 

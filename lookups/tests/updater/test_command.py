@@ -18,7 +18,7 @@ from lookups.tests.updater.fakes import (
     city_bytes,
     update,
 )
-from lookups.updater import run
+from lookups.updater import database_update
 
 pytestmark = pytest.mark.django_db
 
@@ -75,5 +75,5 @@ def test_exit_status_and_stderr_of_the_real_command(fake_maxmind, geoip_dir, tmp
     )
     assert failed.returncode == 1
     assert failed.stdout == ""
-    assert run.AUTH_FAILED_MESSAGE.format(status=401) in failed.stderr
+    assert database_update.AUTH_FAILED_MESSAGE.format(status=401) in failed.stderr
     assert "not-the-key" not in failed.stderr

@@ -26,7 +26,7 @@ from lookups.tests.updater.fakes import (
     tar_gz,
     update,
 )
-from lookups.updater import run, sources
+from lookups.updater import database_update, run, sources
 
 pytestmark = pytest.mark.django_db
 
@@ -91,10 +91,10 @@ def test_wrong_credentials_end_at_once_with_what_to_fix(fake_maxmind, geoip_dir,
     with pytest.raises(CommandError) as error:
         update()
 
-    assert str(error.value) == run.AUTH_FAILED_MESSAGE.format(status=401)
+    assert str(error.value) == database_update.AUTH_FAILED_MESSAGE.format(status=401)
     assert len(fake_maxmind.api.seen()) == 1  # no retry
     assert (geoip_dir / "GeoLite2-City.mmdb").read_bytes() == before
-    assert UpdateRun.objects.get().message == run.AUTH_FAILED_MESSAGE.format(status=401)
+    assert UpdateRun.objects.get().message == database_update.AUTH_FAILED_MESSAGE.format(status=401)
 
 
 def test_an_edition_the_account_may_not_download(fake_maxmind, settings):
@@ -117,7 +117,7 @@ def test_an_edition_maxmind_does_not_have(fake_maxmind, settings):
     settings.MAXMIND_EDITIONS = ["GeoIP2-City-Europe"]
     with pytest.raises(CommandError) as error:
         update()
-    assert str(error.value) == run.EDITION_NOT_FOUND_MESSAGE.format(edition="GeoIP2-City-Europe")
+    assert str(error.value) == database_update.EDITION_NOT_FOUND_MESSAGE.format(edition="GeoIP2-City-Europe")
 
 
 @pytest.mark.parametrize(
@@ -231,7 +231,7 @@ def test_dbip_not_modified_is_not_downloaded_again(fake_dbip, geoip_dir, tmp_pat
     [outcome] = run.run_updates(now=lambda: march)
 
     assert outcome.outcome == "current"
-    assert outcome.message == run.NOT_MODIFIED_MESSAGE.format(
+    assert outcome.message == database_update.NOT_MODIFIED_MESSAGE.format(
         edition="DBIP-City-Lite",
         url=fake_dbip.url + "/free/dbip-city-lite-2026-03.mmdb.gz",
         since=LAST_MODIFIED,
@@ -243,7 +243,7 @@ def test_dbip_not_modified_is_not_downloaded_again(fake_dbip, geoip_dir, tmp_pat
 def test_dbip_with_neither_month_out(fake_dbip, geoip_dir):
     march = dt.datetime(2026, 3, 9, tzinfo=dt.UTC)
     [outcome] = run.run_updates(now=lambda: march)
-    assert outcome.message == run.DBIP_NOT_FOUND_MESSAGE.format(
+    assert outcome.message == database_update.DBIP_NOT_FOUND_MESSAGE.format(
         months="2026-03 or 2026-02", base=fake_dbip.url + "/free"
     )
 
@@ -275,7 +275,7 @@ def test_a_local_asn_file_goes_to_geoip_asn(geoip_dir, tmp_path, client):
 def test_a_missing_local_file(geoip_dir, tmp_path):
     with pytest.raises(CommandError) as error:
         update("--file", str(tmp_path / "nowhere.mmdb"))
-    assert str(error.value) == run.FILE_NOT_FOUND_MESSAGE.format(path=tmp_path / "nowhere.mmdb")
+    assert str(error.value) == database_update.FILE_NOT_FOUND_MESSAGE.format(path=tmp_path / "nowhere.mmdb")
 
 
 def test_install_from_a_url_then_not_again_when_not_modified(storage, geoip_dir, tmp_path):
@@ -330,7 +330,7 @@ def test_a_dry_run_of_dbip_asks_with_head(fake_dbip, geoip_dir, tmp_path):
 def test_a_directory_given_as_file_is_named_as_such(geoip_dir, tmp_path):
     with pytest.raises(CommandError) as error:
         update("--file", str(tmp_path))
-    assert str(error.value) == run.FILE_IS_DIRECTORY_MESSAGE.format(path=tmp_path)
+    assert str(error.value) == database_update.FILE_IS_DIRECTORY_MESSAGE.format(path=tmp_path)
     assert "No such file" not in str(error.value)
 
 

@@ -18,7 +18,7 @@ from lookups.tests.updater.fakes import (
     tar_gz,
     update,
 )
-from lookups.updater import archive, run, verify
+from lookups.updater import archive, database_update, verify
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def test_a_checksum_mismatch_is_refused(fake_maxmind, geoip_dir, tmp_path):
         update()
 
     actual = hashlib.sha256(archive).hexdigest()
-    assert str(error.value) == run.CHECKSUM_MISMATCH_MESSAGE.format(
+    assert str(error.value) == database_update.CHECKSUM_MISMATCH_MESSAGE.format(
         name="GeoLite2-City", expected="ab" * 32, actual=actual
     )
     assert (geoip_dir / "GeoLite2-City.mmdb").read_bytes() == before

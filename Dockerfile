@@ -57,7 +57,8 @@ ENV DJANGO_SETTINGS_MODULE=config.settings \
     GEOIP_PATH=/data/geoip \
     HISTORY_SPOOL_DIR=/data/spool \
     GUNICORN_BIND=0.0.0.0:8000 \
-    GUNICORN_CONTROL_SOCKET=/tmp/gunicorn.ctl
+    GUNICORN_CONTROL_SOCKET=/tmp/gunicorn.ctl \
+    MANAGE_COMMAND="docker compose exec app python manage.py"
 VOLUME ["/data/geoip", "/data/spool"]
 EXPOSE 8000
 # Numeric, so that orchestrators can check it is not root (runAsNonRoot) without /etc/passwd.

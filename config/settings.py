@@ -167,6 +167,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Served at the site's root by whitenoise: /favicon.ico, which browsers ask for on pages that
+# link no icon (the admin's, the API docs).
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -235,6 +238,9 @@ MAXMIND_EDITIONS = env_list("MAXMIND_EDITIONS", "GeoLite2-City")
 DBIP_DOWNLOAD_URL = env_str("DBIP_DOWNLOAD_URL", "https://download.db-ip.com/free")
 # The optional ASN database's file name in GEOIP_PATH: lookups gain `traits` when it is there.
 GEOIP_ASN = env_str("GEOIP_ASN", "GeoLite2-ASN.mmdb")
+# How the commands we print for operators begin: bin/manage in a checkout (it loads .env and the
+# virtualenv); the image sets the `docker compose exec app python manage.py` form.
+MANAGE_COMMAND = env_str("MANAGE_COMMAND", "bin/manage")
 # /health turns to a warning past this age (GeoLite's licence asks for updates within 30 days).
 GEOIP_MAX_AGE_DAYS = env_int("GEOIP_MAX_AGE_DAYS", 30)
 # --- History: retention ---------------------------------------------------------------------
@@ -311,9 +317,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"one_line_warning": {"()": "config.logging_filters.OneLineWarning"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Anyone can send a wrong Host header: one line each, not a traceback at ERROR.
+        "django.security.DisallowedHost": {"filters": ["one_line_warning"]},
+    },
 }
 
 
@@ -373,6 +384,12 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+# ...and an address, whatever the usernames, past this many failures in an hour (0: no such limit),
+# counted in axes's failure log by lookups.login_lockout.
+ADMIN_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("ADMIN_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
+ADMIN_LOGIN_ADDRESS_WINDOW = dt.timedelta(hours=1)
+AXES_HANDLER = "lookups.login_lockout.AdminLoginHandler"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_CLIENT_IP_CALLABLE = "lookups.clients.client_address"  # honours TRUSTED_PROXIES
 AXES_RESET_ON_SUCCESS = True
 # Not its version banner in every command's output; lockouts are still logged.

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import HttpRequest, StreamingHttpResponse
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -24,6 +24,7 @@ from leaflet import app_settings as leaflet_settings
 
 from lookups import credentials, dashboard, display
 from lookups.models import OUTCOME_OK, ApiKey, ApiKeyUsage, Lookup, TimeZoneSource, UpdateRun
+from lookups.operator_messages import manage_command
 from lookups.selectors import EstimatedCountPaginator, HistoryQuerySet, distinct_values
 
 NO_VALUE = "none"  # the filter choice for rows without a country or time zone
@@ -33,6 +34,18 @@ REQUESTER_POLICY = {
     "full": "recorded whole (LOOKUP_REQUESTER_ADDRESS=full)",
     "none": "not recorded (LOOKUP_REQUESTER_ADDRESS=none)",
 }
+
+
+NUL_IN_FILTER_MESSAGE = "A filter or search holds a NUL character, which no stored text can contain."
+
+
+class RefusesNul:
+    """A 400 for a list whose filters or search hold NUL: PostgreSQL refuses it in text, a 500."""
+
+    def changelist_view(self, request, extra_context=None):
+        if any("\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists()):
+            return HttpResponseBadRequest(NUL_IN_FILTER_MESSAGE, content_type="text/plain; charset=utf-8")
+        return super().changelist_view(request, extra_context)
 
 
 class CountryFilter(admin.SimpleListFilter):
@@ -79,6 +92,17 @@ class TimeZoneSourceFilter(admin.SimpleListFilter):
         if value is None:
             return queryset
         return queryset.filter(time_zone_source="" if value == NO_VALUE else value)
+
+
+class ApiKeyFilter(admin.RelatedFieldListFilter):
+    """The web-service key, with the rows made without one named in words rather than "-"."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.empty_value_display = NO_API_KEY
+
+
+NO_API_KEY = "No API key (pages and the JSON API)"
 
 
 CSV_COLUMNS = [
@@ -147,10 +171,10 @@ def export_csv(modeladmin, request: HttpRequest, queryset: QuerySet) -> Streamin
 
 
 @admin.register(Lookup)
-class LookupAdmin(admin.ModelAdmin):
+class LookupAdmin(RefusesNul, admin.ModelAdmin):
     list_display = (
         "created_at",
-        "query",
+        "query_cut",
         "ip_address",
         "country",
         "city",
@@ -160,9 +184,9 @@ class LookupAdmin(admin.ModelAdmin):
         "api_key",
         "outcome",
     )
-    list_display_links = ("created_at", "query")
+    list_display_links = ("created_at", "query_cut")
     list_select_related = ("api_key",)  # nullable: Django would not follow it by itself
-    list_filter = (CountryFilter, "channel", OutcomeFilter, TimeZoneSourceFilter, "api_key")
+    list_filter = (CountryFilter, "channel", OutcomeFilter, TimeZoneSourceFilter, ("api_key", ApiKeyFilter))
     # Each word is looked for in the query and the city (trigram indexes); an address also
     # matches the address geolocated exactly (see get_search_results).
     search_fields = ("query", "city")
@@ -213,6 +237,10 @@ class LookupAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def changelist_view(self, request, extra_context=None):
+        # The history's columns need the width the navigation sidebar takes (the index has it).
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
     def get_queryset(self, request):
         queryset = HistoryQuerySet(model=self.model, using=self.model.objects.db)
         return queryset.order_by(*self.get_ordering(request))
@@ -224,6 +252,11 @@ class LookupAdmin(admin.ModelAdmin):
         except ValueError:
             return results, may_have_duplicates
         return results | queryset.filter(ip_address=str(address)), may_have_duplicates
+
+    @admin.display(description="query")
+    def query_cut(self, obj: Lookup) -> str:
+        """Cut to fit its column (255 characters pushed every other one off the screen)."""
+        return format_html('<span class="truncated-text" title="{}">{}</span>', obj.query, obj.query)
 
     @admin.display(description="country", ordering="country_code")
     def country(self, obj: Lookup) -> str:
@@ -282,6 +315,7 @@ class LookupAdmin(admin.ModelAdmin):
             "cache_minutes": dashboard.CACHE_SECONDS // 60,
             "databases": dashboard.installed_databases(),
             "update_runs": dashboard.recent_update_runs(),
+            "update_command": manage_command("update_maxmind"),
         }
         return TemplateResponse(request, "admin/lookups/lookup/dashboard.html", context)
 
@@ -292,12 +326,31 @@ def _tiles() -> tuple[str, dict]:
     return url, options if isinstance(options, dict) else {}
 
 
+# A run that never read a database (a file or URL that failed) has the file's or URL's name
+# where the edition goes: an edition is known once a build date is.
+_EDITION_READ = Q(build_date__isnull=False) | ~Q(source__in=["file", "url"])
+
+
+class EditionFilter(admin.SimpleListFilter):
+    title = "edition"
+    parameter_name = "edition"
+
+    def lookups(self, request, model_admin):
+        editions = (
+            UpdateRun.objects.filter(_EDITION_READ).exclude(edition="").values_list("edition", flat=True)
+        )
+        return [(edition, edition) for edition in sorted(set(editions))]
+
+    def queryset(self, request, queryset):
+        return queryset if self.value() is None else queryset.filter(_EDITION_READ, edition=self.value())
+
+
 @admin.register(UpdateRun)
-class UpdateRunAdmin(admin.ModelAdmin):
+class UpdateRunAdmin(RefusesNul, admin.ModelAdmin):
     """Written by `manage.py update_maxmind` only."""
 
-    list_display = ("created_at", "source", "edition", "build_date", "outcome", "message")
-    list_filter = ("outcome", "source", "edition")
+    list_display = ("created_at", "source", "edition_read", "build_date", "outcome", "message")
+    list_filter = ("outcome", "source", EditionFilter)
     search_fields = ("message", "=checksum")
     date_hierarchy = "created_at"
     readonly_fields = ("created_at", "source", "edition", "build_date", "checksum", "outcome", "message")
@@ -311,9 +364,14 @@ class UpdateRunAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="edition", ordering="edition")
+    def edition_read(self, run: UpdateRun) -> str:
+        read = run.build_date is not None or run.source not in {"file", "url"}
+        return run.edition if read and run.edition else "—"
+
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(RefusesNul, admin.ModelAdmin):
     """Web-service keys: created here (the licence key is shown once), renamed, limited, revoked.
 
     The hash is never shown. Keys are revoked rather than deleted, so that the history keeps

@@ -121,6 +121,7 @@ class LookupView(APIView):
         responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
     )
     def get(self, request: Request, query: str) -> Response:
+        query = query.removesuffix("/")  # /api/v1/lookup/8.8.8.8/ is 8.8.8.8: no query ends in one
         result = services.lookup(query, channel=Channel.API, requester=client_address(request))
         language = request_language(request, result.database.languages)
         return localised_response(result_as_dict(result, language=language))

@@ -15,6 +15,10 @@ IPV4_LEADING_ZERO_MESSAGE = (
     "That is not a valid IPv4 address: write four decimal numbers from 0 to 255, "
     "without leading zeros, such as 8.8.8.8."
 )
+IPV4_STRAY_DOT_MESSAGE = (
+    "That is not a valid IPv4 address: write four decimal numbers from 0 to 255 with one dot "
+    "between each and none at either end, such as 8.8.8.8."
+)
 ADDRESS_NOT_PUBLIC_MESSAGE = (
     "{subject} is not a public address: private, loopback, link-local, shared, multicast, "
     "reserved and documentation ranges are not looked up."
@@ -23,8 +27,9 @@ NAME_NOT_PUBLIC_MESSAGE = "{name} does not resolve to any public address."
 NAME_NOT_RESOLVED_MESSAGE = "{name} does not resolve to any address."
 DNS_FAILURE_MESSAGE = "The name servers did not answer for {name} in time. Try again later."
 ADDRESS_NOT_FOUND_MESSAGE = "{address} is not in the GeoIP database."
+# For visitors: a plain sentence. Operators get the command in /health and check_data.
 DATABASE_MISSING_MESSAGE = (
-    "No GeoIP database is installed. An operator can install one with `manage.py update_maxmind`."
+    "No GeoIP database is installed yet, so no address can be looked up. Try again later."
 )
 DATABASE_INVALID_MESSAGE = "The installed GeoIP database cannot be used: {reason}"
 BATCH_TOO_LARGE_MESSAGE = "A batch holds at most {limit} queries; this one has {count}."

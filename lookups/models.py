@@ -71,7 +71,7 @@ class Lookup(models.Model):
     # "ok", or the error code the caller saw (see lookups.errors).
     outcome = models.CharField(max_length=32, default=OUTCOME_OK)
     addresses = ArrayField(models.GenericIPAddressField(), default=list, blank=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
     network = models.CharField(max_length=43, blank=True, default="")
     continent_code = models.CharField(max_length=2, blank=True, default="")
     country_code = models.CharField(max_length=2, blank=True, default="")
@@ -93,7 +93,13 @@ class Lookup(models.Model):
     uid = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     # The web-service credential that asked (channel "webservice"); keys are revoked, never deleted.
     api_key = models.ForeignKey(
-        ApiKey, on_delete=models.PROTECT, null=True, blank=True, related_name="lookups", db_index=False
+        ApiKey,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="lookups",
+        db_index=False,
+        verbose_name="API key",
     )
 
     class Meta:
@@ -128,7 +134,9 @@ class Lookup(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.query} ({self.outcome}) at {self.created_at:%Y-%m-%d %H:%M:%S}"
+        # Cut: this titles the admin's page and breadcrumbs, where 255 characters widened the page.
+        query = self.query if len(self.query) <= 40 else self.query[:39] + "…"
+        return f"{query} ({self.outcome}) at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
     @property
     def succeeded(self) -> bool:

@@ -24,6 +24,7 @@ from lookups.errors import (
     DNS_FAILURE_MESSAGE,
     INVALID_QUERY_MESSAGE,
     IPV4_LEADING_ZERO_MESSAGE,
+    IPV4_STRAY_DOT_MESSAGE,
     NAME_NOT_RESOLVED_MESSAGE,
     QUERY_TOO_LONG_MESSAGE,
     DNSUnavailable,
@@ -81,6 +82,8 @@ def parse_address(text: str) -> IPAddress | None:
     try:
         address = ipaddress.ip_address(candidate)
     except ValueError:
+        if _DOTTED_NUMBERS.match(candidate) and "" in candidate.split("."):
+            raise InvalidQuery(IPV4_STRAY_DOT_MESSAGE) from None  # 8.8.8.8. or 8..8.8.8
         if _DOTTED_NUMBERS.match(candidate):
             # 010.8.8.8, 8.8.8 or 134744072: inet_aton would read them as octal or short forms;
             # we refuse to guess rather than look up an address the person did not mean.

@@ -39,6 +39,8 @@ MOMENT_MESSAGE = (
     "{name} must be an ISO 8601 date or date and time, such as 2026-11-01 or 2026-11-01T12:00:00Z, "
     "not {value!r}."
 )
+MIN_OFFSET, MAX_OFFSET = dt.timedelta(hours=-12), dt.timedelta(hours=14)
+OFFSET_MESSAGE = "{name} must have a UTC offset from -12:00 to +14:00, not {value!r}."
 RANGE_MESSAGE = "since must be before until."
 COUNTRY_MESSAGE = "country must be a two-letter ISO 3166 code such as GB, not {value!r}."
 CHANNEL_MESSAGE = "channel must be one of " + ", ".join(Channel.values) + ", not {value!r}."
@@ -96,6 +98,10 @@ def parse_moment(name: str, text: str, *, end_of_day: bool = False) -> dt.dateti
         moment = None
     if moment is None:
         raise InvalidHistoryFilter(MOMENT_MESSAGE.format(name=name, value=_shown(text)))
+    offset = moment.utcoffset()
+    # Real offsets lie within these; PostgreSQL refuses any beyond 15:59.
+    if offset is not None and not MIN_OFFSET <= offset <= MAX_OFFSET:
+        raise InvalidHistoryFilter(OFFSET_MESSAGE.format(name=name, value=_shown(text)))
     return moment if timezone.is_aware(moment) else moment.replace(tzinfo=dt.UTC)
 
 

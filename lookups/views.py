@@ -24,10 +24,17 @@ from django.views.decorators.http import require_GET, require_http_methods
 from lookups import display, history, services
 from lookups.api import HISTORY_UNAVAILABLE_MESSAGE, REQUEST_TOO_LARGE_MESSAGE, THROTTLED_MESSAGE
 from lookups.clients import accepted_languages, choose_language, client_address
-from lookups.errors import DatabaseUnavailable, HistoryUnavailable, LookupFailed
+from lookups.errors import (
+    INVALID_QUERY_MESSAGE,
+    DatabaseUnavailable,
+    HistoryUnavailable,
+    InvalidQuery,
+    LookupFailed,
+)
 from lookups.forms import BatchForm
 from lookups.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
 from lookups.models import Channel
+from lookups.operator_messages import database_age_days, database_age_warning, install_geoip_command
 from lookups.serializers import result_as_dict
 from lookups.throttling import PageThrottle
 
@@ -36,10 +43,9 @@ OWN_ADDRESS_NOT_PUBLIC_MESSAGE = (
     "Type an IP address or a domain name above."
 )
 
-DATABASE_OLD_MESSAGE = (
-    "The {edition} database is {age} days old (more than GEOIP_MAX_AGE_DAYS = {limit}). "
-    "Update it with `manage.py update_maxmind`; GeoLite's licence asks for updates within 30 days."
-)
+# When no place but the network's registration is known (1.1.1.1): the heading and the map say so.
+REGISTERED_ONLY_SUMMARY = "Only the country where this network is registered is known: {country}."
+NO_PLACE_SUMMARY = "No place is known for this address."
 
 
 class PageThrottled(LookupFailed):
@@ -74,11 +80,19 @@ def result_context(request: HttpRequest, result: services.LookupResult) -> dict:
         api_url += f"?lang={language}"
     places = [body["city"] and body["city"]["name"], *(s["name"] for s in body["subdivisions"][:1])]
     places.append(body["country"] and body["country"]["name"])
+    place_summary = ", ".join(place for place in places if place)
+    if place_summary:
+        summary = place_summary
+    elif body["registered_country"]:
+        summary = REGISTERED_ONLY_SUMMARY.format(country=body["registered_country"]["name"])
+    else:
+        summary = NO_PLACE_SUMMARY
     return {
         "result": result,
         "body": body,
         "flag": display.flag_emoji(result.country and result.country.code),
-        "place_summary": ", ".join(place for place in places if place),
+        "place_summary": place_summary,
+        "summary": summary,
         "local_time": display.local_time(result.time_zone),
         "time_zone_source": display.TIME_ZONE_SOURCES.get(result.time_zone_source or ""),
         "map": display.map_view(result),
@@ -125,6 +139,9 @@ def home(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     if query:
         return render_lookup(request, *lookup_outcome(request, query))
+    if "q" in request.GET:  # the form sent blank: ask for a query, do not look the visitor up
+        error = InvalidQuery(INVALID_QUERY_MESSAGE)
+        return render_lookup(request, {"query": "", "error": error}, error.status, {})
     own = client_address(request)
     if not is_public_address(own):
         note = OWN_ADDRESS_NOT_PUBLIC_MESSAGE.format(address=own or "unknown")
@@ -136,7 +153,8 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def lookup_page(request: HttpRequest, query: str) -> HttpResponse:
     """The shareable address of a lookup: /lookup/<query>."""
-    return render_lookup(request, *lookup_outcome(request, query.strip()))
+    # /lookup/8.8.8.8/ is 8.8.8.8: no query ends in a slash.
+    return render_lookup(request, *lookup_outcome(request, query.strip().removesuffix("/")))
 
 
 # --- Batch ------------------------------------------------------------------------------------
@@ -237,8 +255,10 @@ def health(request: HttpRequest) -> JsonResponse:
     try:
         info = city_reader().info()
     except DatabaseUnavailable as error:
+        # /health is for operators: the reason, and the command that fixes it.
         return JsonResponse(
-            {"status": "unavailable", "reason": error.message}, status=HTTPStatus.SERVICE_UNAVAILABLE
+            {"status": "unavailable", "reason": error.message, "fix": install_geoip_command()},
+            status=HTTPStatus.SERVICE_UNAVAILABLE,
         )
     # A file that failed the reader's check: lookups are answered from the database before it.
     warnings = [problem for problem in (city_reader().problem, asn_reader().problem) if problem]
@@ -257,25 +277,21 @@ def health(request: HttpRequest) -> JsonResponse:
         "warnings": warnings,
         "database": _database_health(info),
     }
+    databases = [info]
     try:
-        body["asn_database"] = _database_health(asn_reader().info())
+        asn_info = asn_reader().info()
     except DatabaseUnavailable:
         body["asn_database"] = None  # optional
-    old = [
-        db
-        for db in (body["database"], body["asn_database"])
-        if db and db["age_days"] > settings.GEOIP_MAX_AGE_DAYS
-    ]
+    else:
+        body["asn_database"] = _database_health(asn_info)
+        databases.append(asn_info)
+    old = [database_age_warning(db) for db in databases]
+    old = [warning for warning in old if warning]
     if old:
         # Still 200: the service answers, but an operator should update the data.
+        warnings.extend(old)
         if body["status"] == "ok":
             body["status"] = "warning"
-        body["message"] = " ".join(
-            DATABASE_OLD_MESSAGE.format(
-                edition=db["edition"], age=db["age_days"], limit=settings.GEOIP_MAX_AGE_DAYS
-            )
-            for db in old
-        )
     return JsonResponse(body)
 
 
@@ -312,6 +328,6 @@ def _database_health(info: DatabaseInfo) -> dict:
     return {
         "edition": info.edition,
         "build_date": info.build_date.isoformat(),
-        "age_days": (timezone.now() - info.build_date).days,
+        "age_days": database_age_days(info),
         "attribution": attribution_for(info.edition),
     }

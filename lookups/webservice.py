@@ -40,7 +40,7 @@ ERROR_CONTENT_TYPE = "application/vnd.maxmind.com-error+json; charset=UTF-8; ver
 COUNTRY_PARTS = ("continent", "country", "registered_country", "represented_country")
 CITY_PARTS = (*COUNTRY_PARTS, "city", "location", "postal", "subdivisions")
 
-IP_ADDRESS_REQUIRED_MESSAGE = "Add an IP address (or `me`) to the path: /geoip/v2.1/city/81.2.69.142."
+IP_ADDRESS_REQUIRED_MESSAGE = 'Add an IP address (or "me") to the path: /geoip/v2.1/city/81.2.69.142.'
 METHOD_NOT_ALLOWED_MESSAGE = "The web service answers GET requests only."
 DATABASE_ERROR_MESSAGE = "The service cannot reach its database right now. Try again shortly."
 

@@ -135,7 +135,8 @@ def _read_state(cursor) -> _TableState:
     if mark != subdivided_mark(tz_world):
         logger.warning(
             "tz_world_subdivided was not cut from the current tz_world (replaced by hand?): "
-            "looking up in tz_world, more slowly. Run `manage.py load_tz_world` to rebuild both."
+            "looking up in tz_world, more slowly. Run %s load_tz_world to rebuild both.",
+            settings.MANAGE_COMMAND,
         )
         return _TableState(table=TZ_WORLD, generation=(tz_world, None))
     return _TableState(table=TZ_WORLD_SUBDIVIDED, generation=(tz_world, subdivided))

@@ -36,6 +36,7 @@ pytestmark = [requires_docker, pytest.mark.slow]
 
 POSTGRES_PASSWORD = secrets.token_hex(16)
 CADDY_ROOT = "/data/caddy/pki/authorities/local/root.crt"
+RATE_LIMIT = 20
 ROWS_FOR = "SELECT host(requester), channel FROM lookups_lookup WHERE query = %s"
 
 
@@ -99,7 +100,7 @@ class ProxyConnection(http.client.HTTPSConnection):
 @pytest.fixture(scope="module")
 def stack(production_image, tmp_path_factory):
     downloads = FileServer()
-    ports = {name: free_port() for name in ("db", "app", "http", "https")}
+    ports = {name: free_port() for name in ("db", "valkey", "app", "http", "https")}
     database_url = f"postgis://easygeoip:{POSTGRES_PASSWORD}@127.0.0.1:{ports['db']}/easygeoip"
     # The operator's .env: .env.example filled in.
     dotenv = {
@@ -112,6 +113,7 @@ def stack(production_image, tmp_path_factory):
         "TZ_WORLD_ZONES": "Europe/London",
         "DBIP_DOWNLOAD_URL": downloads.url + "/free",
         "UPDATE_ON_START": "1",
+        "API_THROTTLE_RATE": f"{RATE_LIMIT}/minute",
         **base_images(),
     }
     project = ComposeProject(
@@ -124,6 +126,7 @@ def stack(production_image, tmp_path_factory):
                 "DATABASE_URL": database_url,
                 "GUNICORN_BIND": f"127.0.0.1:{ports['app']}",
                 "TRUSTED_PROXIES": "127.0.0.1",
+                "REDIS_URL": f"redis://127.0.0.1:{ports['valkey']}/0",
             },
             "scheduler": {"DATABASE_URL": database_url},
             "proxy": {
@@ -132,7 +135,10 @@ def stack(production_image, tmp_path_factory):
                 "PROXY_HTTPS_PORT": str(ports["https"]),
             },
         },
-        commands={"db": ["postgres", "-c", "listen_addresses=127.0.0.1"]},
+        commands={
+            "db": ["postgres", "-c", "listen_addresses=127.0.0.1"],
+            "valkey": ["valkey-server", "--bind", "127.0.0.1", "--port", str(ports["valkey"]), "--save", ""],
+        },
     ).prepare()
     try:
         yield Stack(project, ports, downloads)
@@ -144,8 +150,9 @@ def stack(production_image, tmp_path_factory):
 def test_the_stack_starts_in_order_and_the_scheduler_installs_a_database_the_app_then_serves(stack, tmp_path):
     project = stack.project
     project.up("app", "proxy")
-    # db first (healthy), then the app, which answers 503 until a database is installed.
+    # db and valkey first (healthy), then the app, which answers 503 until a database is installed.
     assert project.container("db").health() == "healthy"
+    assert project.container("valkey").health() == "healthy"
     wait_for(
         lambda: stack.health()["status_code"] == 503,
         timeout=240,
@@ -170,7 +177,7 @@ def test_the_stack_starts_in_order_and_the_scheduler_installs_a_database_the_app
     assert app.inspect()["RestartCount"] == 0
     assert "update_maxmind done" in project.logs("scheduler")
 
-    for service in ("app", "scheduler", "proxy"):
+    for service in ("app", "scheduler", "proxy", "valkey"):
         assert project.container(service).inspect()["HostConfig"]["ReadonlyRootfs"] is True, service
     assert app.exec("id", "-u").stdout.strip() == APP_UID
 
@@ -245,6 +252,12 @@ def test_slow_clients_at_the_proxy_do_not_hold_gunicorns_workers(stack):
     assert any(thread.is_alive() for thread in held)  # answered while they were still there
     for thread in held:
         thread.join()
+
+
+def test_the_rate_limit_holds_across_gunicorns_workers_through_valkey(stack):
+    """Sequential requests from one client, spread over both workers: one count, in Valkey."""
+    statuses = [stack.through_proxy(f"/api/v1/lookup/{LONDON_IP}", source="127.0.7.7")[0] for _ in range(30)]
+    assert statuses == [200] * RATE_LIMIT + [429] * (30 - RATE_LIMIT)
 
 
 def test_down_and_up_keeps_the_history_the_databases_and_the_certificates(stack):

@@ -111,18 +111,30 @@ def test_the_schema_check_does_catch_a_broken_compose_file(tmp_path):
 def test_the_app_starts_only_on_a_healthy_postgis_and_keeps_its_data_on_volumes():
     compose = load_compose(COMPOSE_FILE)
     services, volumes = compose["services"], compose["volumes"]
-    db, app, scheduler = services["db"], services["app"], services["scheduler"]
+    db, app, scheduler, proxy = services["db"], services["app"], services["scheduler"], services["proxy"]
 
-    assert db["image"].startswith("postgis/postgis:15-")
+    # The public image unless a stand-in is named (machines without a registry: docs/containers.md).
+    assert interpolate(db["image"], {}).startswith("postgis/postgis:15-")
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
     assert "db-data:/var/lib/postgresql/data" in db["volumes"]
 
     assert app["depends_on"]["db"]["condition"] == "service_healthy"
-    assert app["ports"] == ["8000:8000"]
+    # gunicorn is published to nobody: only the proxy, which buffers whole requests, reaches it.
+    assert "ports" not in app
+    assert app["expose"] == ["8000"]
     assert app["build"] == "."
     assert app["pull_policy"] == "build"
-    assert "geoip:/data/geoip" in app["volumes"]
+    assert {"geoip:/data/geoip", "spool:/data/spool"} <= set(app["volumes"])
     assert app["env_file"] == ".env"
+    for service in (app, scheduler, proxy):
+        assert service["read_only"] is True
+        assert service["tmpfs"] == ["/tmp"]
+        assert service["cap_drop"] == ["ALL"]
+
+    assert interpolate(proxy["image"], {}) == "caddy:2"
+    assert {"80:80", "443:443"} <= set(proxy["ports"])
+    assert "./docker/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    assert proxy["cap_add"] == ["NET_BIND_SERVICE"]
 
     # The scheduler: the same image and volume, its own loop, no gunicorn health check.
     assert scheduler["image"] == app["image"]
@@ -134,7 +146,12 @@ def test_the_app_starts_only_on_a_healthy_postgis_and_keeps_its_data_on_volumes(
     assert "command" not in scheduler  # an entrypoint of its own discards the image's CMD
     assert "ports" not in scheduler
 
-    assert set(volumes) == {"db-data", "geoip"}
+    assert set(volumes) == {"db-data", "geoip", "spool", "caddy-data", "caddy-config"}
+    valkey = services["valkey"]
+    assert app["depends_on"]["valkey"]["condition"] == "service_healthy"
+    assert interpolate(valkey["image"], {}) == "valkey/valkey:8"
+    assert valkey["read_only"] is True
+    assert production_app_environment()["REDIS_URL"] == "redis://valkey:6379/0"
     environment = production_app_environment()
     assert environment["GEOIP_PATH"] == "/data/geoip" == image_environment()["GEOIP_PATH"]
     url = urlsplit(environment["DATABASE_URL"])
@@ -149,7 +166,10 @@ def test_development_mounts_the_source_and_debugs_on_loopback_only():
     assert ".:/app" in app["volumes"]
     assert "geoip:/data/geoip" in app["volumes"]
     assert app["command"] == ["/app/docker/runserver.sh"]
-    assert "127.0.0.1:5678:5678" in app["ports"]
+    assert set(app["ports"]) == {"127.0.0.1:8000:8000", "127.0.0.1:5678:5678"}
+    # The spool stays on its volume: never in the mounted checkout, which the app user may not write.
+    assert "spool:/data/spool" in app["volumes"]
+    assert compose["services"]["proxy"]["profiles"] == ["proxy"]
     files = (COMPOSE_FILE, COMPOSE_DEV_FILE)
     environment = service_environment("app", dotenv=operator_dotenv(), files=files)
     assert environment["DJANGO_DEBUG"] == "1"
@@ -219,7 +239,8 @@ def test_the_image_runs_as_a_user_with_a_health_check_and_no_geoip_database():
         assert os.access(REPO / "docker" / script, os.X_OK)
     assert image_json_array("CMD") == ["gunicorn", "-c", "config/gunicorn.conf.py"]
     assert image_environment()["GUNICORN_BIND"] == "0.0.0.0:8000"
-    assert last("VOLUME", "production") == '["/data/geoip"]'
+    assert last("VOLUME", "production") == '["/data/geoip", "/data/spool"]'
+    assert image_environment()["HISTORY_SPOOL_DIR"] == "/data/spool"
     assert any("collectstatic" in i.arguments for i in instructions if i.stage == "runtime")
 
     # Only runtime libraries in the final image: no compilers, no -dev packages.
@@ -289,6 +310,7 @@ CONTAINER_SOURCES = {
     COMPOSE_FILE: r"\$\{([A-Z][A-Z0-9_]+)",
     COMPOSE_DEV_FILE: r"\$\{([A-Z][A-Z0-9_]+)",
     **{path: r"\$\{([A-Z][A-Z0-9_]+)" for path in (REPO / "docker").glob("*.sh")},
+    REPO / "docker" / "Caddyfile": r"\{\$([A-Z][A-Z0-9_]+)",
 }
 
 

@@ -90,7 +90,8 @@ class App:
             "PAGE_THROTTLE_RATE": "",
             **env,
         }
-        arguments = ["run", "-d", "--network", "host", "--read-only", "--tmpfs", "/tmp"]
+        name = f"easygeoip-test-{uuid.uuid4().hex[:8]}"
+        arguments = ["run", "-d", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp"]
         # The image's own health check, run every 2 s instead of every 30 s.
         arguments += ["--health-interval", "2s"]
         for volume, target in volumes.items():
@@ -144,6 +145,8 @@ def test_the_production_image_serves_lookups_and_pages_and_records_them(
         app.wait_until_serving()
         status, body = app.get("/health")
         assert status == 503, body  # no database yet, and it says so
+        # ...with the command that installs one, as an operator of the container types it.
+        assert "docker compose exec app python manage.py update_maxmind" in app.container.logs()
 
         installed = app.container.install_database(large_city_database)
         assert "installed the database" in installed

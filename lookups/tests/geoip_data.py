@@ -71,6 +71,8 @@ COUNTRY_ONLY = {
     "continent": {"code": "AS", "names": {"en": "Asia"}},
     "country": {"iso_code": "BT", "names": {"en": "Bhutan"}},
 }
+# Only where the network is registered (as GeoLite2 answers for 1.1.1.1).
+REGISTERED_ONLY = {"registered_country": {"iso_code": "AU", "names": {"en": "Australia"}}}
 
 NETWORKS: dict[str, dict[str, Any]] = {
     "81.2.69.0/24": LONDON,
@@ -78,6 +80,7 @@ NETWORKS: dict[str, dict[str, Any]] = {
     "89.160.20.0/24": LINKOPING_NO_TZ,
     "2001:480::/32": AT_SEA_NO_TZ,
     "67.43.156.0/24": COUNTRY_ONLY,
+    "1.1.1.0/24": REGISTERED_ONLY,
 }
 # Known answers, for assertions.
 LONDON_IP = "81.2.69.142"
@@ -85,6 +88,7 @@ BERLIN_IP = "2a02:ec80::1"
 LINKOPING_IP = "89.160.20.112"
 AT_SEA_IP = "2001:480::1"
 COUNTRY_ONLY_IP = "67.43.156.1"
+REGISTERED_ONLY_IP = "1.1.1.1"
 UNKNOWN_PUBLIC_IP = "8.8.8.8"
 
 

@@ -8,7 +8,8 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from django.test import Client
 
-from lookups import selectors
+from lookups import credentials, selectors
+from lookups.admin import NUL_IN_FILTER_MESSAGE
 from lookups.models import Lookup, UpdateRun
 from lookups.selectors import HistoryQuerySet
 from lookups.tests.geoip_data import LONDON_IP
@@ -377,7 +378,7 @@ def test_dashboard(viewer_client, city_database, django_assert_max_num_queries):
     assert "33.3%" in page
     assert "GeoLite2-City.mmdb" in page
     assert "GeoLite2-City" in page
-    assert "No update has run yet" in page
+    assert "No update has run yet: <code>bin/manage update_maxmind</code>." in page
 
 
 def test_dashboard_lists_the_last_update_runs(viewer_client):
@@ -411,3 +412,80 @@ def test_dashboard_without_lookups_or_a_database(viewer_client, geoip_dir):
 def test_dashboard_is_linked_from_the_admin_index_and_the_list(viewer_client):
     assert DASHBOARD in viewer_client.get("/admin/").content.decode()
     assert DASHBOARD in viewer_client.get(LIST).content.decode()
+
+
+# PostgreSQL refuses NUL in text: a filter holding one was a 500 (issue 19).
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"country": "\x00"},
+        {"country": "G\x00B"},
+        {"channel__exact": "\x00"},
+        {"outcome": "\x00"},
+        {"tz_source": "\x00"},
+        {"time_zone_source__exact": "\x00"},
+        {"api_key__id__exact": "\x00"},
+        {"q": "\x00"},
+        {"created_at__year": "\x00"},
+    ],
+)
+def test_a_nul_in_a_filter_is_a_400_not_a_500(viewer_client, params):
+    make_lookup(query="london")
+    response = viewer_client.get(LIST, params)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.content.decode() == NUL_IN_FILTER_MESSAGE
+
+
+@pytest.mark.parametrize(
+    "url", ["/admin/lookups/updaterun/?outcome=%00", "/admin/lookups/apikey/?revoked__exact=%00"]
+)
+def test_a_nul_in_the_other_lists_filters_is_a_400(staff_client, url):
+    UpdateRun.objects.create(source="file", outcome="installed")
+    assert staff_client.get(url).status_code == HTTPStatus.BAD_REQUEST
+
+
+# --- Labels and columns (issue 19) ----------------------------------------------------------------
+
+
+def test_labels_spell_ip_and_api_as_people_do(viewer_client):
+    row = make_lookup()
+    listing = viewer_client.get(LIST).content.decode()
+    page = viewer_client.get(detail(row)).content.decode()
+    for text in (listing, page):
+        assert "IP address" in text
+        assert "API key" in text
+        assert "Ip address" not in text
+        assert "Api key" not in text
+
+
+def test_the_key_filter_names_the_rows_without_a_key(viewer_client):
+    make_lookup()
+    credentials.create_api_key(name="nightly import")  # the filter shows once there is a key
+    response = viewer_client.get(LIST)
+    cl = response.context["cl"]
+    [spec] = [spec for spec in cl.filter_specs if spec.title == "API key"]
+    displays = [choice["display"] for choice in spec.choices(cl)]
+    assert displays[-1] == "No API key (pages and the JSON API)"
+    assert "-" not in displays
+
+
+def test_a_failed_update_shows_no_file_name_as_its_edition(staff_client):
+    UpdateRun.objects.create(
+        source="file", edition="my-download.mmdb", outcome="failed", message="No such file: my-download.mmdb."
+    )
+    UpdateRun.objects.create(
+        source="file",
+        edition="GeoLite2-City",
+        build_date=NOW,
+        outcome="installed",
+        message="Installed GeoLite2-City.",
+    )
+    response = staff_client.get("/admin/lookups/updaterun/")
+    cells = [run_edition for run_edition in response.context["cl"].result_list]
+    admin_edition = response.context["cl"].model_admin.edition_read
+    assert [admin_edition(run) for run in cells] == ["GeoLite2-City", "—"]
+    page = response.content.decode()
+    assert page.count("my-download.mmdb") == 1  # in its message, not as an edition
+    cl = response.context["cl"]
+    [spec] = [spec for spec in cl.filter_specs if spec.title == "edition"]
+    assert [value for value, _ in spec.lookup_choices] == ["GeoLite2-City"]

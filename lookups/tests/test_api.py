@@ -145,6 +145,14 @@ def test_forwarding_headers_count_only_from_trusted_proxies(client, city_databas
     assert body["ip_address"] == BERLIN_IP
 
 
+@pytest.mark.parametrize("path", [f"/api/v1/lookup/{LONDON_IP}/", f"/api/v1/lookup/{LONDON_IP}/?lang=de"])
+def test_a_trailing_slash_still_looks_the_address_up(client, city_database, path):
+    response = client.get(path)
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["ip_address"] == LONDON_IP
+    assert Lookup.objects.get().query == LONDON_IP
+
+
 @pytest.mark.parametrize(
     ("query", "status", "code", "message"),
     [
@@ -330,4 +338,16 @@ def test_health(client, city_database):
 def test_health_without_database(client, geoip_dir):
     response = client.get("/health")
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert response.json() == {"status": "unavailable", "reason": DATABASE_MISSING_MESSAGE}
+    assert response.json() == {
+        "status": "unavailable",
+        "reason": DATABASE_MISSING_MESSAGE,
+        # /health is for operators: the command to run, as they would type it.
+        "fix": "bin/manage update_maxmind (or, for a file you have: bin/manage update_maxmind --file PATH)",
+    }
+
+
+def test_messages_for_visitors_hold_no_commands_or_markdown(client, geoip_dir):
+    message = client.get(f"/api/v1/lookup/{LONDON_IP}").json()["error"]["message"]
+    assert message == DATABASE_MISSING_MESSAGE
+    for operator_words in ("`", "manage", "update_maxmind", "operator"):
+        assert operator_words not in message

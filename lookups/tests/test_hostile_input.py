@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from lookups.errors import (
     INVALID_QUERY_MESSAGE,
     IPV4_LEADING_ZERO_MESSAGE,
+    IPV4_STRAY_DOT_MESSAGE,
     QUERY_TOO_LONG_MESSAGE,
     InvalidQuery,
 )
@@ -44,7 +45,7 @@ def parses_or_refuses(text):
         query = parse_query(text)
     except InvalidQuery as error:
         message = error.message
-        assert message in (INVALID_QUERY_MESSAGE, IPV4_LEADING_ZERO_MESSAGE, TOO_LONG)
+        assert message in (INVALID_QUERY_MESSAGE, IPV4_LEADING_ZERO_MESSAGE, IPV4_STRAY_DOT_MESSAGE, TOO_LONG)
         return None
     assert isinstance(query, Query)
     assert (query.address is None) != (query.name is None)

@@ -71,3 +71,20 @@ def test_a_replaced_database_is_picked_up_without_restart(
         assert cities == {"Londinium"}
         health = json.loads(server.get("/health")[2])
         assert health["database"]["build_date"].startswith("2027-01-15")
+
+
+def test_a_disallowed_host_is_one_warning_line_not_a_traceback(gunicorn_server):
+    """Anyone can send a wrong Host header: each one must cost the log a line, not fifteen."""
+    before = gunicorn_server.log.stat().st_size
+    for path in ["/", "/api/v1/lookup/8.8.8.8", "/health"]:
+        status, _, _ = gunicorn_server.get(path, headers={"Host": "evil.example"})
+        assert status == HTTPStatus.BAD_REQUEST
+    time.sleep(0.5)  # the worker's log lines reach the file
+    with open(gunicorn_server.log, "rb") as log:
+        log.seek(before)
+        lines = log.read().decode().splitlines()
+    assert not [line for line in lines if "Traceback" in line or " ERROR " in line], lines
+    about_it = [line for line in lines if "evil.example" in line]
+    assert len(about_it) == 3, lines
+    for line in about_it:
+        assert " WARNING django.security.DisallowedHost Invalid HTTP_HOST header: 'evil.example'." in line

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
 from conftest import BASE_DIR, live_environment, run_gunicorn
@@ -24,7 +25,7 @@ from lookups.errors import (
     NAME_NOT_PUBLIC_MESSAGE,
     NAME_NOT_RESOLVED_MESSAGE,
 )
-from lookups.models import Lookup
+from lookups.models import Lookup, UpdateRun
 from lookups.tests.geoip_data import (
     AT_SEA_IP,
     BERLIN_IP,
@@ -537,3 +538,151 @@ def test_accessibility_checks(browsing, tmp_path):
     page.get_by_role("button", name="Look up", exact=True).click()
     expect(page.locator(".results-table")).to_be_visible()
     assert axe_violations(page) == []
+
+
+def test_every_page_has_an_icon(browser, server):
+    """Chromium asks for /favicon.ico by itself (the admin's pages, the API docs) unless a page links
+    an icon: both must be there, or the console reports a 404 on every page."""
+    # No request routing here: with it, Chromium does not ask for the icon at all. These pages
+    # load nothing from elsewhere (no lookup, so no map tiles).
+    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.location["url"]))
+    for path in ["/", "/batch", "/admin/login/", "/api/docs/"]:
+        page.goto(path)
+        page.wait_for_timeout(700)  # the browser asks for the icon after the page has loaded
+    context.close()
+    assert errors == []
+    linked = page_icon_href(server.get("/")[2].decode())
+    status, headers, _ = server.get(linked)
+    assert (status, headers["Content-Type"]) == (HTTPStatus.OK, "image/svg+xml")
+    status, headers, body = server.get("/favicon.ico")
+    assert (status, headers["Content-Type"]) == (HTTPStatus.OK, "image/x-icon")
+    assert body[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
+def page_icon_href(html: str) -> str:
+    match = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', html)
+    assert match, "base.html links no icon"
+    return match.group(1)
+
+
+# --- Long text stays in its box (issue 19) ----------------------------------------------------------
+
+# 253 characters, a name no server knows: the page repeats it in the error's heading and message.
+LONG_NAME = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])
+PHONE = {
+    "viewport": {"width": 375, "height": 812},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+
+def overflow(page: Page, selector: str) -> list[tuple[int, int]]:
+    """(scrollWidth, clientWidth) of each element that `selector` finds and whose content is wider."""
+    return page.eval_on_selector_all(
+        selector,
+        "els => els.filter(e => e.scrollWidth > e.clientWidth).map(e => [e.scrollWidth, e.clientWidth])",
+    )
+
+
+def page_width(page: Page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+@pytest.mark.parametrize(
+    ("size", "options"), [("desktop", {"viewport": {"width": 1280, "height": 900}}), ("phone", PHONE)]
+)
+def test_a_long_query_stays_in_its_error_box(browser, server, size, options):
+    session = Browsing(browser, server.url, **options)
+    session.expect_status(lookup_path(LONG_NAME), HTTPStatus.NOT_FOUND)
+    page = session.page
+    page.goto(lookup_path(LONG_NAME))
+    expect(page.locator(".error")).to_contain_text("does not resolve to any address")
+    session.screenshot(f"long-query-{size}")
+    width = options["viewport"]["width"]
+    assert page_width(page) <= width
+    assert overflow(page, ".error, .error *") == []
+    session.close()
+    session.check_console()
+
+
+@pytest.fixture
+def staff_browsing(browser, server, django_user_model):
+    # Hashed as the server (production settings) checks it, not with the tests' fast hasher.
+    hashed = PBKDF2PasswordHasher().encode("the right password 42", PBKDF2PasswordHasher().salt())
+    django_user_model.objects.create(username="admin", password=hashed, is_staff=True, is_superuser=True)
+    session = Browsing(browser, server.url, viewport={"width": 1280, "height": 900})
+    page = session.page
+    page.goto("/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "the right password 42")
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text("admin")
+    yield session
+    session.close()
+    session.check_console()
+
+
+def test_a_long_query_in_the_admin_list_is_cut_with_the_whole_on_hover(staff_browsing):
+    long_query = "q" * 255
+    row = Lookup.objects.create(query=long_query, channel="web", outcome="invalid_query")
+    Lookup.objects.create(query="example.com", channel="web", city="London", country_code="GB")
+    page = staff_browsing.page
+    page.goto("/admin/lookups/lookup/")
+    staff_browsing.screenshot("admin-list-long-query", full_page=False)
+    # Every column fits the screen: the table is no wider than its box.
+    assert overflow(page, "#changelist .results") == []
+    assert page_width(page) <= 1280
+    # The query is cut to its column, whole in the title a pointer shows, and links to its page.
+    cut = page.locator(f'#result_list .field-query_cut a[href$="/{row.pk}/change/"] [title="{long_query}"]')
+    assert cut.bounding_box()["width"] <= 240
+    assert cut.evaluate("e => e.scrollWidth > e.clientWidth")  # cut, with an ellipsis
+    expect(page.locator("#result_list thead")).to_contain_text("Outcome")
+    assert page.locator("#result_list th.column-outcome").bounding_box()["x"] < 1280
+    # The whole query on the lookup's own page, wrapped inside it.
+    page.goto(f"/admin/lookups/lookup/{row.pk}/change/")
+    expect(page.locator(".field-query .readonly")).to_have_text(long_query)
+    staff_browsing.screenshot("admin-detail-long-query")
+    assert page_width(page) <= 1280
+
+
+def test_the_dashboards_last_updates_fit_their_card(staff_browsing):
+    UpdateRun.objects.create(
+        source="url",
+        edition="GeoLite2-City",
+        outcome="failed",
+        message="https://mirror.example.com/"
+        + "x" * 100
+        + "/GeoLite2-City.tar.gz failed 4 times (ConnectionRefusedError)",
+    )
+    UpdateRun.objects.create(
+        source="file", edition="GeoLite2-City", outcome="installed", message="Installed " + "/y" * 60
+    )
+    page = staff_browsing.page
+    page.goto("/admin/lookups/lookup/dashboard/")
+    staff_browsing.screenshot("admin-dashboard")
+    [(table, card)] = page.eval_on_selector_all(
+        "table.update-runs",
+        "els => els.map(e => [e.getBoundingClientRect().right,"
+        " e.closest('.dashboard-panel').getBoundingClientRect().right])",
+    )
+    assert table <= card
+    assert overflow(page, ".dashboard-panel") == []
+    assert page_width(page) <= 1280
+
+
+def test_the_batch_page_is_centred_like_the_home_page(browser, server):
+    session = Browsing(browser, server.url, viewport={"width": 1600, "height": 900})
+    page = session.page
+    boxes = {}
+    for path in ["/", "/batch"]:
+        page.goto(path)
+        session.screenshot(f"centred{path.replace('/', '-') or '-home'}", full_page=False)
+        boxes[path] = page.locator("main").bounding_box()
+    session.close()
+    session.check_console()
+    assert boxes["/batch"]["x"] == boxes["/"]["x"]
+    assert boxes["/batch"]["width"] == boxes["/"]["width"]

@@ -6,6 +6,7 @@ import pytest
 from lookups.errors import (
     INVALID_QUERY_MESSAGE,
     IPV4_LEADING_ZERO_MESSAGE,
+    IPV4_STRAY_DOT_MESSAGE,
     DNSUnavailable,
     InvalidQuery,
     NameNotResolved,
@@ -81,7 +82,7 @@ def test_parse_query_normalises_domain_names(text, expected):
 def test_parse_query_refuses_what_is_neither_an_address_nor_a_name(text):
     with pytest.raises(InvalidQuery) as error:
         parse_query(text)
-    assert error.value.message in {INVALID_QUERY_MESSAGE, IPV4_LEADING_ZERO_MESSAGE}
+    assert error.value.message in {INVALID_QUERY_MESSAGE, IPV4_LEADING_ZERO_MESSAGE, IPV4_STRAY_DOT_MESSAGE}
 
 
 @pytest.mark.parametrize("text", ["010.8.8.8", "8.8.8", "134744072", "1.2.3.04"])
@@ -89,6 +90,13 @@ def test_ambiguous_ipv4_forms_are_refused_with_an_explanation(text):
     with pytest.raises(InvalidQuery) as error:
         parse_query(text)
     assert error.value.message == IPV4_LEADING_ZERO_MESSAGE
+
+
+@pytest.mark.parametrize("text", ["8.8.8.8.", ".8.8.8.8", "8.8..8.8", "8.8.8.8..", "1.2.3."])
+def test_a_stray_dot_in_an_ipv4_address_is_named(text):
+    with pytest.raises(InvalidQuery) as error:
+        parse_query(text)
+    assert error.value.message == IPV4_STRAY_DOT_MESSAGE
 
 
 def test_overlong_queries_are_refused():

@@ -4,11 +4,14 @@ login's protection against password guessing.
 Content-Security-Policy: scripts only from our own origin, never inline, on every response.
 """
 
+import datetime as dt
 import http.client
 from http import HTTPStatus
 
 import pytest
+from axes.models import AccessFailureLog
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from conftest import live_environment, run_gunicorn
 from lookups.tests.geoip_data import LONDON_IP
@@ -128,6 +131,39 @@ def test_admin_login_locks_out_a_guessing_client(client, admin_user, settings):
     response = login(client, "the right password 42", address="198.51.100.20")
     assert response.status_code == HTTPStatus.FOUND
     assert response["Location"] == "/admin/"
+
+
+@pytest.mark.django_db
+def test_admin_login_locks_out_an_address_trying_many_usernames(client, admin_user, settings):
+    """One guess for each of many usernames never reaches the per-username limit: the address's own does."""
+    settings.AXES_ENABLED = True
+    limit = settings.ADMIN_LOGIN_ADDRESS_FAILURE_LIMIT
+    assert limit == 20  # the documented default
+    assert limit > settings.AXES_FAILURE_LIMIT
+    for number in range(limit - 1):
+        response = login(client, "guess", username=f"user{number}")
+        assert response.status_code == HTTPStatus.OK, number
+    response = login(client, "guess", username="one-more")
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert response.content.decode() == LOCKOUT_MESSAGE
+    # The address is locked for every username, the right password included...
+    assert login(client, "the right password 42").status_code == HTTPStatus.TOO_MANY_REQUESTS
+    # ...and other addresses are not.
+    assert login(client, "the right password 42", address="198.51.100.20").status_code == HTTPStatus.FOUND
+
+
+@pytest.mark.django_db
+def test_the_address_limit_counts_the_last_hour_only(client, admin_user, settings):
+    settings.AXES_ENABLED = True
+    settings.ADMIN_LOGIN_ADDRESS_FAILURE_LIMIT = 3
+    old = timezone.now() - dt.timedelta(hours=1, minutes=1)
+    AccessFailureLog.objects.bulk_create(
+        AccessFailureLog(username=f"old{n}", ip_address="203.0.113.9") for n in range(10)
+    )
+    AccessFailureLog.objects.update(attempt_time=old)  # attempt_time is set on creation
+    assert login(client, "guess", username="a").status_code == HTTPStatus.OK
+    assert login(client, "guess", username="b").status_code == HTTPStatus.OK
+    assert login(client, "guess", username="c").status_code == HTTPStatus.TOO_MANY_REQUESTS
 
 
 @pytest.mark.django_db

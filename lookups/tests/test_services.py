@@ -281,3 +281,30 @@ def test_invalid_query_message(city_database):
     with pytest.raises(InvalidQuery):
         services.geolocate("exa mple")
     assert ADDRESS_NOT_PUBLIC_MESSAGE.format(subject="x")
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "lookups.errors",
+        "lookups.api",
+        "lookups.forms",
+        "lookups.selectors",
+        "lookups.views",
+        "lookups.webservice",
+    ],
+)
+def test_messages_for_the_public_are_plain_sentences(module):
+    """No Markdown, no operator's commands: what a visitor or an API client reads (issue 19)."""
+    import importlib
+
+    constants = vars(importlib.import_module(module))
+    messages = {
+        name: value
+        for name, value in constants.items()
+        if name.endswith("_MESSAGE") and isinstance(value, str)
+    }
+    assert messages
+    for name, message in messages.items():
+        assert "`" not in message, name
+        assert "manage" not in message, name

@@ -29,6 +29,7 @@ from lookups.tests.geoip_data import (
     COUNTRY_ONLY_IP,
     LINKOPING_IP,
     LONDON_IP,
+    REGISTERED_ONLY_IP,
     UNKNOWN_PUBLIC_IP,
 )
 from lookups.views import OWN_ADDRESS_NOT_PUBLIC_MESSAGE
@@ -126,6 +127,17 @@ def test_a_country_level_result_has_no_map(client, city_database):
     assert "data-map" not in page
     assert "Only the country is known" in page
     assert "Bhutan (BT)" in page
+    assert '<p class="summary">Bhutan</p>' in page
+
+
+def test_only_the_registered_country_known_is_said_alike_in_the_heading_and_the_map(client, city_database):
+    page = text(client.get(f"/lookup/{REGISTERED_ONLY_IP}"))
+    assert "No place is known" not in page
+    assert "Only the country is known" not in page
+    summary = "Only the country where this network is registered is known: Australia."
+    assert f'<p class="summary">{summary}</p>' in page
+    assert "Only the registered country is known for this address: there is no position to show" in page
+    assert "Registered in</dt><dd>Australia (AU)" in page
 
 
 @pytest.mark.parametrize(
@@ -155,6 +167,23 @@ def test_errors_are_messages_in_the_page(client, city_database, path, status, co
     }[code]
     assert expected in page
     assert Lookup.objects.get().outcome == code
+
+
+def test_a_trailing_slash_on_the_lookup_page_still_looks_up(client, city_database):
+    response = client.get(f"/lookup/{LONDON_IP}/")
+    assert response.status_code == HTTPStatus.OK
+    assert Lookup.objects.get().query == LONDON_IP
+
+
+@pytest.mark.parametrize("blank", [" ", "   ", "\t"])
+def test_a_blank_query_asks_for_an_address(client, city_database, blank):
+    response = client.get("/", {"q": blank})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    page = text(response)
+    assert 'data-code="invalid_query"' in page
+    assert INVALID_QUERY_MESSAGE in page
+    assert "not a public address" not in page
+    assert Lookup.objects.count() == 0  # nothing was looked up
 
 
 def test_database_missing_is_a_message(client, geoip_dir):

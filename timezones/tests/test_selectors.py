@@ -87,6 +87,7 @@ def test_a_lookup_copy_of_an_older_tz_world_is_not_used(tmp_path, caplog):
         assert timezone_at(longitude=11.0, latitude=45.0) is None  # Alpha is gone
         assert timezone_at(longitude=18.0, latitude=60.0) == "Europe/Stockholm"
     assert "tz_world_subdivided was not cut from the current tz_world" in caplog.text
+    assert "Run bin/manage load_tz_world to rebuild both." in caplog.text
 
 
 def test_no_table_answers_none_and_warns(caplog):

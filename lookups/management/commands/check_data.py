@@ -1,17 +1,37 @@
 """Say whether the data the service needs is there, install what can be, and say how to fix the rest."""
 
+import contextlib
+import logging
+from collections.abc import Iterator
+
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
-from lookups.errors import DatabaseUnavailable
+from lookups.errors import DATABASE_MISSING_MESSAGE, DatabaseUnavailable
 from lookups.geoip import city_reader
+from lookups.operator_messages import database_age_warning, install_geoip_command, manage_command
 
-TZ_WORLD_FIX = "python manage.py load_tz_world"
-GEOIP_FIX = (
-    "python manage.py update_maxmind    (MaxMind: set MAXMIND_ACCOUNT_ID and MAXMIND_LICENSE_KEY first;\n"
-    "       without them it installs DB-IP Lite), or: python manage.py update_maxmind --file PATH.mmdb"
+GEOIP_SOURCES = (
+    "       (MaxMind when MAXMIND_ACCOUNT_ID and MAXMIND_LICENSE_KEY are set, DB-IP Lite without them)"
 )
+
+
+class _Quiet(logging.Filter):
+    """Drops the reader's "unavailable" log line: this command says it itself, with the fix."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def reader_quiet() -> Iterator[None]:
+    quiet, logger = _Quiet(), logging.getLogger("lookups.geoip")
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def tz_world_polygons() -> int | None:
@@ -69,13 +89,14 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.WARNING(
                     "tz_world is missing or empty: records without a time zone are answered without one.\n"
-                    f"  Fix: {TZ_WORLD_FIX}"
+                    f"  Fix: {manage_command('load_tz_world')}"
                 )
             )
 
         reader = city_reader()
         try:
-            info = reader.info()
+            with reader_quiet():
+                info = reader.info()
         except DatabaseUnavailable as error:
             info = None
             if install and "update_maxmind" in commands:
@@ -91,9 +112,12 @@ class Command(BaseCommand):
                     )
             if info is None:
                 missing.append("geoip")
+                # The visitors' sentence says "try again later": here, say what is wrong.
+                problem = "none is installed." if error.message == DATABASE_MISSING_MESSAGE else error.message
                 self.stdout.write(
                     self.style.WARNING(
-                        f"GeoIP database: {error.message}\n  Expected at: {reader.path}\n  Fix: {GEOIP_FIX}"
+                        f"GeoIP database: {problem}\n  Expected at: {reader.path}\n"
+                        f"  Fix: {install_geoip_command()}\n{GEOIP_SOURCES}"
                     )
                 )
         if info is not None:
@@ -102,5 +126,8 @@ class Command(BaseCommand):
                     f"GeoIP database: {info.edition}, built {info.build_date:%Y-%m-%d}, at {reader.path}."
                 )
             )
+            old = database_age_warning(info)
+            if old:
+                self.stdout.write(self.style.WARNING(old))
         if missing and strict:
             raise CommandError(f"missing: {', '.join(missing)}")

@@ -265,10 +265,10 @@ AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 # ...and an address, whatever the usernames, past this many failures in an hour (0: no such limit),
-# counted in axes's failure log by lookups.login_lockout.
+# counted in axes's failure log by lookups.admin.login_lockout.
 ADMIN_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("ADMIN_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 ADMIN_LOGIN_ADDRESS_WINDOW = dt.timedelta(hours=1)
-AXES_HANDLER = "lookups.login_lockout.AdminLoginHandler"
+AXES_HANDLER = "lookups.admin.login_lockout.AdminLoginHandler"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_CLIENT_IP_CALLABLE = "lookups.web.request_meta.client_address"  # honours TRUSTED_PROXIES
 AXES_RESET_ON_SUCCESS = True

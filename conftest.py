@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -15,7 +16,10 @@ from django.conf import settings
 from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
+from lookups import history
 from lookups.core import resolver as resolver_module
+from lookups.history import breaker as history_breaker
+from lookups.history import flusher as history_flusher
 from lookups.tests.dns_server import LocalDNSServer
 from lookups.tests.geoip_data import BERLIN_IP, LONDON_IP, UNKNOWN_PUBLIC_IP, build_city_database
 
@@ -79,6 +83,40 @@ def local_dns(settings, dns_server):
     resolver_module._default_resolver = None
     yield dns_server
     resolver_module._default_resolver = None
+
+
+@pytest.fixture(autouse=True)
+def history_spool(settings, tmp_path, monkeypatch):
+    """Every test's history goes the production way: write-behind, through a spool of its own.
+
+    In this process the flush runs in the test's own thread, just before the test's connection
+    next reads the history table (production's flusher thread would have flushed a moment
+    after the answer): a thread of its own would commit on a connection of its own, outside the
+    test's transaction. The live-gunicorn tests run the real flusher thread.
+    """
+    settings.HISTORY_SPOOL_DIR = tmp_path / "history-spool"
+    monkeypatch.setattr(history_flusher, "_start_flusher", lambda: None)
+    history_breaker.mark_reachable()
+    with connection.execute_wrapper(_flush_history_first):
+        yield settings.HISTORY_SPOOL_DIR
+    history_breaker.mark_reachable()
+
+
+def _flush_history_first(execute, sql, params, many, context):
+    # Not for the writer's own statements (they name its temporary table), nor while the breaker
+    # keeps the flusher away.
+    if (
+        "lookups_lookup" in sql
+        and "history_incoming" not in sql
+        and not history.database_recently_unreachable()
+    ):
+        # Not the caller's queries: production runs them on the flusher thread's connection, so
+        # django_assert_num_queries around a request does not count them either.
+        logged = len(connection.queries_log)
+        history.flush()
+        while len(connection.queries_log) > logged:
+            connection.queries_log.pop()
+    return execute(sql, params, many, context)
 
 
 @pytest.fixture(autouse=True)
@@ -201,6 +239,15 @@ def run_gunicorn(*, env: dict[str, str], tmp_path: Path, workers: int = 2):
             process.kill()
 
 
+def wait_until(check, timeout: float = 20.0) -> None:
+    """Until check() is true, or the timeout: a live server writes its history behind, so its
+    rows reach PostgreSQL within a flush interval of the answer (the assertion that follows says
+    what went wrong, if anything)."""
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def live_environment(*, geoip_dir: Path, dns_server: LocalDNSServer, static_root: Path) -> dict[str, str]:
     db = settings.DATABASES["default"]
     return {
@@ -211,9 +258,25 @@ def live_environment(*, geoip_dir: Path, dns_server: LocalDNSServer, static_root
         "DNS_TIMEOUT": "1",
         "DJANGO_STATIC_ROOT": str(static_root),
         "API_THROTTLE_RATE": "",
-        # Rows INSERTed before the answer, so that tests can look for them at once.
-        "HISTORY_FLUSH_INTERVAL": "0",
+        # Write-behind as in production (tests poll for rows), into a spool of this server's own.
+        "HISTORY_SPOOL_DIR": _live_spool(),
     }
+
+
+_live_spools: list[Path] = []
+
+
+def _live_spool() -> str:
+    _live_spools.append(Path(tempfile.mkdtemp(prefix="easygeoip-spool-")))
+    return str(_live_spools[-1])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    # Before a test's tables are truncated: a live server still flushing would deadlock with the
+    # TRUNCATE (its INSERT checks lookups_apikey, which the TRUNCATE holds already).
+    wait_until(lambda: not any(path.iterdir() for path in _live_spools if path.exists()), timeout=10)
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -85,7 +85,7 @@ def stored_rows(cluster: PostgresCluster) -> collections.Counter:
 
 
 def spool_files(directory: Path) -> list[Path]:
-    return [path for path in directory.glob("*") if path.suffix in (".jsonl", ".replaying")]
+    return [path for path in directory.glob("*") if path.suffix in (".spool", ".replaying")]
 
 
 def run(seconds: float, threads: int, workers: int) -> dict:
@@ -108,7 +108,6 @@ def run(seconds: float, threads: int, workers: int) -> dict:
         "DJANGO_STATIC_ROOT": str(work / "static"),
         "API_THROTTLE_RATE": "",
         "HISTORY_SPOOL_DIR": str(spool),
-        "HISTORY_SPOOL_REPLAY_INTERVAL": "1",
         "LOG_LEVEL": "INFO",  # the replays are counted from the log
     }
     try:

@@ -265,10 +265,10 @@ AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 # ...and an address, whatever the usernames, past this many failures in an hour (0: no such limit),
-# counted in axes's failure log by lookups.login_lockout.
+# counted in axes's failure log by lookups.admin.login_lockout.
 ADMIN_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("ADMIN_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 ADMIN_LOGIN_ADDRESS_WINDOW = dt.timedelta(hours=1)
-AXES_HANDLER = "lookups.login_lockout.AdminLoginHandler"
+AXES_HANDLER = "lookups.admin.login_lockout.AdminLoginHandler"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_CLIENT_IP_CALLABLE = "lookups.web.request_meta.client_address"  # honours TRUSTED_PROXIES
 AXES_RESET_ON_SUCCESS = True
@@ -318,17 +318,15 @@ LOOKUP_RETENTION_DAYS = env_int("LOOKUP_RETENTION_DAYS", 90)
 if LOOKUP_RETENTION_DAYS < 0:
     raise ImproperlyConfigured("LOOKUP_RETENTION_DAYS must be 0 (keep forever) or a number of days")
 
-# Where lookups.history keeps history rows while PostgreSQL is away (one file per process),
-# until they are replayed into it. Must be on a local disk that survives a restart.
+# The history spool (lookups.history, docs/history.md): every lookup's row waits here until the
+# flusher moves it into PostgreSQL, and for as long as PostgreSQL is away. One file per process;
+# several containers may share the folder. Must be on a local disk that survives a restart.
 HISTORY_SPOOL_DIR = Path(env_str("HISTORY_SPOOL_DIR") or BASE_DIR / "var" / "spool")
-# Seconds between a process's looks for spooled rows to replay, and its time budget for one replay.
-HISTORY_SPOOL_REPLAY_INTERVAL = env_float("HISTORY_SPOOL_REPLAY_INTERVAL", 5.0)
-HISTORY_SPOOL_REPLAY_BUDGET = env_float("HISTORY_SPOOL_REPLAY_BUDGET", 1.0)
 HISTORY_SPOOL_FILE_MAX_BYTES = env_int("HISTORY_SPOOL_FILE_MAX_BYTES", 1024 * 1024)
-# After PostgreSQL failed to answer, history goes straight to the spool for this many seconds.
+# After PostgreSQL failed to answer, the history leaves it alone for this many seconds.
 HISTORY_DB_RETRY_INTERVAL = env_float("HISTORY_DB_RETRY_INTERVAL", 2.0)
-# Write-behind (lookups.history): rows are spooled and INSERTed by a background thread every
-# this many seconds, one INSERT for many lookups. 0: each lookup INSERTs its row before answering.
+# Write-behind: each process's flusher thread moves the spool into PostgreSQL every this many
+# seconds, one COPY for many lookups. 0: each lookup's rows are flushed before it is answered.
 HISTORY_FLUSH_INTERVAL = env_float("HISTORY_FLUSH_INTERVAL", 0.25)
 
 # --- The JSON API -------------------------------------------------------------------------------

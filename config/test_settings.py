@@ -19,5 +19,3 @@ GEOIP_RELOAD_CHECK_INTERVAL = 0.0
 AXES_ENABLED = False
 # Every lookup sees tz_world's current state: tests reload it and expect the change.
 TZ_WORLD_RELOAD_CHECK_INTERVAL = 0.0
-# Rows written before the answer, so that tests see them at once (write-behind has its own tests).
-HISTORY_FLUSH_INTERVAL = 0.0

@@ -192,6 +192,8 @@ def container_environment(
         "MAXMIND_DOWNLOAD_URL": f"{downloads.url}/maxmind/",
         "DNS_NAMESERVERS": dns.address,
         "DNS_TIMEOUT": "1",
+        # Compose's valkey service is no name here: the machine's Redis, in a database of our own.
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
         "GEOIP_RELOAD_CHECK_INTERVAL": "0",
         # The image's /tmp/gunicorn.ctl, made private: /tmp is shared on this machine.
         "GUNICORN_CONTROL_SOCKET": str(geoip_dir.parent / "gunicorn.ctl"),

@@ -4,6 +4,11 @@ The database is memory-mapped by maxminddb's C extension, so every gunicorn work
 same pages. `update_maxmind` replaces the file by renaming a new one over it; each worker notices
 the new inode (checked at most every GEOIP_RELOAD_CHECK_INTERVAL seconds, with one `stat`, never
 an `open`) and switches to it, while lookups already running finish on the old mapping.
+
+A new file is opened and checked (metadata, lookups spread across its search tree) before the
+switch. One that fails the check is not served: the reader keeps the database it had, or, in a
+process that had none yet, falls back to `<file>.previous`; it logs why once, and `problem` says
+so for /health. A lookup that still meets a corrupt record raises DatabaseUnavailable (a 503).
 """
 
 import datetime as dt
@@ -74,6 +79,95 @@ def database_info(reader: maxminddb.Reader, path: Path) -> DatabaseInfo:
     )
 
 
+PREVIOUS_SUFFIX = ".previous"  # where update_maxmind keeps the file it replaced
+# What a corrupt file makes maxminddb raise on a lookup (UnicodeDecodeError: a bad string).
+RECORD_ERRORS = (maxminddb.InvalidDatabaseError, UnicodeDecodeError)
+FILE_REJECTED_MESSAGE = (
+    "The new file at {name} failed its check ({reason}); still serving the database built on "
+    "{build:%Y-%m-%d} that was there before."
+)
+FELL_BACK_MESSAGE = (
+    "The file at {name} failed its check ({reason}); serving {previous} (built on {build:%Y-%m-%d}) instead."
+)
+CORRUPT_RECORD_PREFIX = "Lookups fail: "
+# Looked up to prove the search tree and data section can be read, not just the metadata: known
+# addresses, and one address in each sixteenth of the IPv4 and of the IPv6 space.
+PROBES = (
+    "1.1.1.1",
+    "8.8.8.8",
+    "81.2.69.142",
+    "2001:4860:4860::8888",
+    "2a02:ec80::1",
+    *(str(ipaddress.IPv4Address((i << 28) | 0x10203)) for i in range(16)),
+    *(str(ipaddress.IPv6Address((i << 124) | 0x10203)) for i in range(16)),
+)
+
+
+class DatabaseRejected(Exception):
+    """A file that is not a usable database of the kind wanted; `reason` says why, for people."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def check_records(reader: maxminddb.Reader) -> None:
+    """Look the PROBES up. Raises maxminddb.InvalidDatabaseError when a lookup meets corruption."""
+    ipv4_only = reader.metadata().ip_version == 4
+    for probe in PROBES:
+        if ipv4_only and ":" in probe:
+            continue
+        try:
+            record = reader.get(probe)
+        except (*RECORD_ERRORS, ValueError, KeyError) as error:
+            raise maxminddb.InvalidDatabaseError(f"looking up {probe}: {error}") from None
+        if record is not None and not isinstance(record, dict):
+            raise maxminddb.InvalidDatabaseError(f"looking up {probe}: the record is not a map")
+
+
+def open_checked(path: Path, kind: str) -> tuple[maxminddb.Reader, DatabaseInfo]:
+    """Open `path` and check it: a MaxMind DB of `kind`, sane metadata, readable records."""
+    try:
+        reader = maxminddb.open_database(str(path), maxminddb.MODE_AUTO)
+    except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
+        raise DatabaseRejected(f"the file at {path.name} is not a MaxMind DB file ({exc})") from None
+    try:
+        info = database_info(reader, path)
+        meta = reader.metadata()
+        if meta.node_count <= 0 or meta.ip_version not in (4, 6) or meta.record_size not in (24, 28, 32):
+            raise DatabaseRejected(f"the file at {path.name} has implausible metadata")
+        if not is_database_type(info.edition, kind):
+            raise DatabaseRejected(
+                f"it is a {info.edition} database, and easygeoip needs {KIND_NAMES[kind]} here"
+            )
+        try:
+            check_records(reader)
+        except maxminddb.InvalidDatabaseError as exc:
+            raise DatabaseRejected(f"the file at {path.name} is corrupt ({exc})") from None
+    except BaseException:
+        reader.close()
+        raise
+    return reader, info
+
+
+class CheckedDatabase:
+    """The open maxminddb reader for a batch of lookups: a corrupt record is a DatabaseUnavailable."""
+
+    __slots__ = ("_owner", "_reader")
+
+    def __init__(self, reader: maxminddb.Reader, owner: "GeoIPReader"):
+        self._reader, self._owner = reader, owner
+
+    def get_with_prefix_len(self, address):
+        try:
+            return self._reader.get_with_prefix_len(address)
+        except RECORD_ERRORS as error:
+            raise self._owner._corrupt_record(error) from None
+
+    def metadata(self):
+        return self._reader.metadata()
+
+
 class GeoIPReader:
     """A database at `path` (City, or ASN), reopened when the file at that path is replaced."""
 
@@ -87,6 +181,7 @@ class GeoIPReader:
         self._info: DatabaseInfo | None = None
         self._identity: tuple[int, int, int] | None = None
         self._error: DatabaseUnavailable | None = None
+        self._problem: str | None = None
         self._next_check = 0.0
 
     def _file_identity(self) -> tuple[int, int, int] | None:
@@ -114,25 +209,38 @@ class GeoIPReader:
             self._set_unavailable(DatabaseUnavailable(DATABASE_MISSING_MESSAGE), identity)
             return
         try:
-            reader = maxminddb.open_database(str(self.path), maxminddb.MODE_AUTO)
-        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
-            reason = f"the file at {self.path.name} is not a MaxMind DB file ({exc})."
-            self._set_unavailable(
-                DatabaseUnavailable(DATABASE_INVALID_MESSAGE.format(reason=reason)), identity
-            )
-            return
-        info = database_info(reader, self.path)
-        if not is_database_type(info.edition, self.kind):
-            reader.close()
-            reason = f"it is a {info.edition} database, and easygeoip needs {KIND_NAMES[self.kind]} here."
-            self._set_unavailable(
-                DatabaseUnavailable(DATABASE_INVALID_MESSAGE.format(reason=reason)), identity
-            )
+            reader, info = open_checked(self.path, self.kind)
+        except DatabaseRejected as rejected:
+            self._reject(identity, rejected.reason)
             return
         # The old reader is not closed: lookups in other threads may still use its mapping,
         # and the garbage collector unmaps it once they are done.
         self._reader, self._info, self._identity, self._error = reader, info, identity, None
+        self._problem = None
         logger.info("Opened GeoIP database %s (%s, built %s)", self.path, info.edition, info.build_date)
+
+    def _reject(self, identity: tuple[int, int, int], reason: str) -> None:
+        """The file at `path` failed its check: keep what we serve, or fall back to .previous."""
+        self._identity = identity  # not checked again until the file changes
+        if self._reader is not None:
+            self._problem = FILE_REJECTED_MESSAGE.format(
+                name=self.path.name, reason=reason, build=self._info.build_date
+            )
+            logger.error("GeoIP database not switched: %s", self._problem)
+            return
+        previous = self.path.with_name(self.path.name + PREVIOUS_SUFFIX)
+        try:
+            reader, info = open_checked(previous, self.kind)
+        except DatabaseRejected:
+            self._set_unavailable(
+                DatabaseUnavailable(DATABASE_INVALID_MESSAGE.format(reason=f"{reason}.")), identity
+            )
+            return
+        self._reader, self._info, self._error = reader, info, None
+        self._problem = FELL_BACK_MESSAGE.format(
+            name=self.path.name, reason=reason, previous=previous.name, build=info.build_date
+        )
+        logger.error("GeoIP database fallback: %s", self._problem)
 
     def _set_unavailable(self, error: DatabaseUnavailable, identity) -> None:
         # The ASN database is optional: its absence is normal, not worth a log line.
@@ -140,11 +248,27 @@ class GeoIPReader:
         if (self._error is None or self._identity != identity) and not quiet:
             logger.error("GeoIP database unavailable: %s", error.message)
         self._reader, self._info, self._identity, self._error = None, None, identity, error
+        self._problem = None
+
+    def _corrupt_record(self, error: Exception) -> DatabaseUnavailable:
+        """A lookup met a corrupt part of the open database (the check did not reach it)."""
+        reason = f"the file at {self.path.name} is corrupt ({error})."
+        with self._lock:
+            if self._problem is None or not self._problem.startswith(CORRUPT_RECORD_PREFIX):
+                self._problem = CORRUPT_RECORD_PREFIX + reason
+                logger.error("GeoIP lookup failed: %s", reason)
+        return DatabaseUnavailable(DATABASE_INVALID_MESSAGE.format(reason=reason))
 
     def _fresh_error(self) -> DatabaseUnavailable | None:
         # A new exception each time: re-raising one instance would grow its traceback forever.
         error = self._error
         return DatabaseUnavailable(error.message) if error else None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the file at `path` is not what is served (for /health), None when it is."""
+        self._refresh()
+        return self._problem
 
     def is_available(self) -> bool:
         """Whether a usable database is open (for optional ones: no exception when it is not)."""
@@ -158,14 +282,14 @@ class GeoIPReader:
             raise self._fresh_error() or DatabaseUnavailable(DATABASE_MISSING_MESSAGE)
         return self._info
 
-    def open_database(self) -> tuple[maxminddb.Reader, DatabaseInfo]:
+    def open_database(self) -> tuple["CheckedDatabase", DatabaseInfo]:
         """The open maxminddb reader and its metadata, for a caller that looks up many addresses
         at once (a batch): one freshness check for all of them. Raises DatabaseUnavailable."""
         self._refresh()
         reader, info = self._reader, self._info
         if reader is None or info is None:
             raise self._fresh_error() or DatabaseUnavailable(DATABASE_MISSING_MESSAGE)
-        return reader, info
+        return CheckedDatabase(reader, self), info
 
     def get(
         self, address: ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -177,7 +301,10 @@ class GeoIPReader:
             raise self._fresh_error() or DatabaseUnavailable(DATABASE_MISSING_MESSAGE)
         if address.version == 6 and info.ip_version == 4:
             return None, None, info
-        record, prefix_length = reader.get_with_prefix_len(address)
+        try:
+            record, prefix_length = reader.get_with_prefix_len(address)
+        except RECORD_ERRORS as error:
+            raise self._corrupt_record(error) from None
         if record is None:
             return None, None, info
         return record, network_text(address, prefix_length), info

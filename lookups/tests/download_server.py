@@ -1,8 +1,10 @@
 """A real HTTP server on loopback that the tests script: MaxMind's download service, its storage
 host, DB-IP. Each route answers with its replies in order (the last one repeats), and every
-request is kept for assertions."""
+request is kept for assertions. Given a trustme CA, it speaks HTTPS with a certificate for
+127.0.0.1 issued by that CA, as MaxMind's hosts do with theirs."""
 
 import base64
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,8 +31,9 @@ Responder = Reply | Callable[[Seen], Reply]
 
 
 class LocalHTTPServer:
-    def __init__(self, *, credentials: tuple[str, str] | None = None):
+    def __init__(self, *, credentials: tuple[str, str] | None = None, tls=None):
         self.credentials = credentials
+        self.tls = tls  # a trustme.CA, or None for plain HTTP
         self.routes: dict[str, list[Responder]] = {}
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
@@ -39,7 +42,7 @@ class LocalHTTPServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def route(self, target: str, *replies: Responder) -> None:
         with self._lock:
@@ -91,6 +94,10 @@ class LocalHTTPServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.tls.issue_cert("127.0.0.1").configure_cert(context)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -4,12 +4,15 @@ The real PostgreSQL outage (a cluster stopped under a live gunicorn) is in test_
 the breaker stands for "PostgreSQL just failed", which is exactly the state record() acts on.
 """
 
-import contextlib
+import datetime as dt
 import json
 import math
 import os
+import re
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -19,10 +22,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
+from conftest import BASE_DIR
 from lookups import history
 from lookups.core.history_row import history_row
 from lookups.core.pipeline import geolocate
 from lookups.errors import HISTORY_UNAVAILABLE_MESSAGE, InvalidQuery
+from lookups.history import breaker, spool
 from lookups.models import Lookup
 from lookups.tests.geoip_data import LINKOPING_IP, LONDON_IP
 from lookups.web.health import (
@@ -34,27 +39,24 @@ from lookups.web.health import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def spool_dir(tmp_path, settings):
-    settings.HISTORY_SPOOL_DIR = tmp_path / "spool"
-    history._mark_reachable()
-    history._next_replay_check = 0.0
-    yield settings.HISTORY_SPOOL_DIR
-    history._mark_reachable()
-    history._next_replay_check = 0.0
+@pytest.fixture
+def spool_dir(history_spool):
+    return history_spool
 
 
 def postgresql_just_failed():
-    """The state record() is in right after an INSERT failed with an OperationalError."""
-    history._database_down_until = time.monotonic() + 3600
+    """The state the flusher is in right after PostgreSQL failed to answer."""
+    breaker._down_until = time.monotonic() + 3600
 
 
 def spool_lines(directory):
-    return [
-        json.loads(line)
-        for path in sorted(directory.glob("*.jsonl"))
-        for line in path.read_text().splitlines()
-    ]
+    """Every spooled row as {column: its COPY text}."""
+    rows = []
+    for path in sorted(directory.glob("*.spool")):
+        header, *lines = path.read_text().splitlines()
+        columns = header.split("\t")[1:]
+        rows += [dict(zip(columns, line.split("\t"), strict=True)) for line in lines]
+    return rows
 
 
 def make_rows(city_database, count=3):
@@ -72,11 +74,26 @@ def as_row(lookup: Lookup) -> dict:
     return row
 
 
-def test_rows_go_to_postgresql_when_it_answers(city_database, spool_dir):
+def test_rows_go_to_postgresql_when_the_spool_is_flushed(city_database, spool_dir):
     history.record(make_rows(city_database))
+    assert len(spool_lines(spool_dir)) == 3  # written behind: spooled first
+    history.flush()
     assert Lookup.objects.count() == 3
     assert Lookup.objects.filter(uid__isnull=True).count() == 0
-    assert not spool_dir.exists() or not list(spool_dir.iterdir())
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_without_write_behind_rows_are_stored_before_record_returns(city_database, spool_dir, settings):
+    """HISTORY_FLUSH_INTERVAL = 0: the same path (spool, replay, COPY), flushed in the caller's
+    thread; while PostgreSQL is away the rows wait, and the next lookup brings them all in."""
+    settings.HISTORY_FLUSH_INTERVAL = 0
+    postgresql_just_failed()
+    history.record(make_rows(city_database, count=2))
+    assert len(spool_lines(spool_dir)) == 2
+    breaker.mark_reachable()
+    history.record(make_rows(city_database, count=1))
+    assert list(spool_dir.iterdir()) == []  # stored before record() returned, no flush of ours
+    assert Lookup.objects.count() == 3
 
 
 def test_rows_are_spooled_while_postgresql_is_away_and_replayed_identically(
@@ -89,12 +106,12 @@ def test_rows_are_spooled_while_postgresql_is_away_and_replayed_identically(
     assert Lookup.objects.count() == 0
     lines = spool_lines(spool_dir)
     assert [line["query"] for line in lines] == [LONDON_IP, "nope nope", LINKOPING_IP]
-    files = list(spool_dir.glob("*.jsonl"))
+    files = list(spool_dir.glob("*.spool"))
     assert len(files) == 1
-    assert files[0].name == f"history-{os.uname().nodename.replace('.', '_')}-{os.getpid()}.jsonl"
+    assert re.fullmatch(r"history-[0-9a-f]{16}\.spool", files[0].name)  # no host name, no pid
     assert oct(files[0].stat().st_mode & 0o777) == "0o600"
 
-    history._mark_reachable()
+    breaker.mark_reachable()
     report = history.replay()
     assert (report.files, report.rows, report.rejected) == (1, 3, 0)
     stored = {str(lookup.uid): lookup for lookup in Lookup.objects.all()}
@@ -106,11 +123,11 @@ def test_rows_are_spooled_while_postgresql_is_away_and_replayed_identically(
 
 def test_a_row_replayed_twice_is_stored_once(city_database, spool_dir):
     rows = make_rows(city_database)
-    history.spool(rows)
-    backup = spool_dir.parent / "copy.jsonl"
-    shutil.copy(next(spool_dir.glob("*.jsonl")), backup)
+    history.record(rows)
+    backup = spool_dir.parent / "copy.spool"
+    shutil.copy(next(spool_dir.glob("*.spool")), backup)
     history.replay()
-    shutil.copy(backup, spool_dir / "history-elsewhere-1.jsonl")
+    shutil.copy(backup, spool_dir / "history-elsewhere.spool")
     report = history.replay()
     assert report.rows == 3  # offered again...
     assert Lookup.objects.count() == 3  # ...and ignored by the unique uid
@@ -135,71 +152,96 @@ def test_a_row_replayed_twice_is_stored_once(city_database, spool_dir):
     ],
 )
 def test_replayed_rows_are_stored_exactly_as_recorded(city_database, spool_dir, values):
-    """The flusher COPYs spooled lines in: every value comes back as the row had it."""
     (london,) = make_rows(city_database, count=1)
     row = {**london, **values}
-    history.spool([row])
-    line = next(spool_dir.glob("*.jsonl")).read_bytes().strip()
-    assert history._copy_spooled([json.loads(line)])  # by COPY, not the INSERT behind it
-    assert as_row(Lookup.objects.get()) == row
-    Lookup.objects.all().delete()
+    history.record([row])
     assert history.replay().rows == 1
     assert as_row(Lookup.objects.get()) == row
 
 
+def test_a_nan_location_is_stored_as_recorded(city_database, spool_dir):
+    history.record([history.new_row(query="nan", channel="api", location=(math.nan, 1.0))])
+    (stored,) = Lookup.objects.all()
+    assert math.isnan(stored.location.x)
+    assert stored.location.y == 1.0
+
+
 def test_a_replay_that_copies_a_stored_row_again_stores_each_once(city_database, spool_dir):
     rows = make_rows(city_database)
-    history.record(rows[:1])  # stored, as if its file's replay had committed before a crash
-    history.spool(rows)
-    assert history.replay().rows == 3  # COPY refused on the uid: the INSERT skipped that row
+    history.record(rows[:1])
+    history.flush()  # stored, as if its file's replay had committed before a crash
+    history.record(rows)
+    assert history.replay().rows == 3  # COPY took all three, the INSERT skipped the stored one
     assert sorted(str(uid) for uid in Lookup.objects.values_list("uid", flat=True)) == sorted(
         row["uid"] for row in rows
     )
 
 
-def test_the_next_insert_replays_the_spool_first(city_database, spool_dir, settings):
-    settings.HISTORY_SPOOL_REPLAY_INTERVAL = 3600
-    postgresql_just_failed()
-    history.record(make_rows(city_database, count=2))
-    history._mark_reachable()
-    history.record(make_rows(city_database, count=1))
+def test_processes_never_share_a_spool_file_even_with_the_same_pid_and_host(city_database, spool_dir):
+    """Containers on host networking share the host name and each starts its pids from 1: two
+    processes that are both pid 1 of their own pid namespace, on one spool folder."""
+    probe = subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a pid namespace here: {probe.stderr.decode().strip()}")
+    script = (
+        "import os, django; django.setup(); from lookups.history import rows, spool; "
+        "assert os.getpid() == 1; "
+        "spool.append([rows.new_row(query=f'from pid {os.getpid()}', channel='api', uid=rows.new_uid())])"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "HISTORY_SPOOL_DIR": str(spool_dir),
+    }
+    for _ in range(2):
+        subprocess.run(
+            ["unshare", "--pid", "--fork", sys.executable, "-c", script], cwd=BASE_DIR, env=env, check=True
+        )
+    assert len(list(spool_dir.glob("*.spool"))) == 2
+    assert history.replay().rows == 2
+    assert Lookup.objects.filter(query="from pid 1").count() == 2
+
+
+CLAIMER = """
+import sys, django
+django.setup()
+from lookups.history import spool
+claim = spool.claim(spool.waiting_files()[0])
+print(claim.path, flush=True)
+sys.stdin.read()  # holds the claim (and its lock) until killed
+"""
+
+
+def test_a_live_claimers_file_is_left_alone_and_a_dead_ones_replayed_at_once(city_database, spool_dir):
+    history.record(make_rows(city_database))
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "HISTORY_SPOOL_DIR": str(spool_dir),
+    }
+    claimer = subprocess.Popen(
+        [sys.executable, "-c", CLAIMER], cwd=BASE_DIR, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        claimed = claimer.stdout.readline().decode().strip()
+        assert claimed.endswith(".replaying")
+        old = time.time() - 3600
+        os.utime(claimed, (old, old))  # however old the claim: its claimer is alive
+        assert history.replay().rows == 0
+        assert Lookup.objects.count() == 0
+    finally:
+        claimer.send_signal(signal.SIGKILL)
+        claimer.wait()
+    assert history.replay().rows == 3  # at once: its lock died with it
     assert Lookup.objects.count() == 3
     assert list(spool_dir.iterdir()) == []
-    # At most once per interval: a spool that appears now waits for the next turn.
-    history.spool(make_rows(city_database, count=1))
-    history.record(make_rows(city_database, count=1))
-    assert Lookup.objects.count() == 4
-    assert len(spool_lines(spool_dir)) == 1
-
-
-def test_a_claim_left_by_a_dead_replayer_is_taken_over_but_a_fresh_one_is_not(city_database, spool_dir):
-    history.spool(make_rows(city_database))
-    path = next(spool_dir.glob("*.jsonl"))
-    claimed = path.with_name(path.stem + f".{os.getpid()}-1.replaying")  # a live replayer: us
-    os.rename(path, claimed)
-    assert history.replay().rows == 0  # somebody is replaying it right now
-    old = time.time() - history.STALE_CLAIM_SECONDS - 5
-    os.utime(claimed, (old, old))
-    assert history.replay().rows == 3
-    assert Lookup.objects.count() == 3
-    assert list(spool_dir.iterdir()) == []
-
-
-def test_a_claim_of_a_replayer_that_died_is_taken_over_at_once(city_database, spool_dir):
-    history.spool(make_rows(city_database))
-    path = next(spool_dir.glob("*.jsonl"))
-    child = subprocess.Popen(["true"])
-    child.wait()  # its pid is free now: a replayer that died
-    os.rename(path, path.with_name(path.stem + f".{child.pid}-1.replaying"))
-    assert history.replay().rows == 3
-    assert Lookup.objects.count() == 3
 
 
 def test_unreadable_lines_are_kept_aside_and_the_rest_is_stored(city_database, spool_dir):
-    history.spool(make_rows(city_database, count=2))
-    path = next(spool_dir.glob("*.jsonl"))
+    history.record(make_rows(city_database, count=2))
+    path = next(spool_dir.glob("*.spool"))
     with open(path, "ab") as spool_file:
-        spool_file.write(b'{"query": "half a line, the writer died he')
+        spool_file.write(b"2026-12-01T00:00:00+00:00\thalf a line, the writer died he")
     report = history.replay()
     assert (report.rows, report.rejected) == (2, 1)
     rejected = list(spool_dir.glob("*.rejected"))
@@ -208,30 +250,42 @@ def test_unreadable_lines_are_kept_aside_and_the_rest_is_stored(city_database, s
 
 
 def test_spool_files_are_sealed_at_the_size_limit(city_database, spool_dir, settings):
-    settings.HISTORY_SPOOL_FILE_MAX_BYTES = 1500
+    settings.HISTORY_SPOOL_FILE_MAX_BYTES = 1000
     for _ in range(4):
-        history.spool(make_rows(city_database))
-    assert len(list(spool_dir.glob("*.jsonl"))) >= 3
+        history.record([dict(row, uid=None) for row in make_rows(city_database)])
+    assert len(list(spool_dir.glob("*.spool"))) >= 3
     assert len(spool_lines(spool_dir)) == 12
     assert history.replay().rows == 12
     assert Lookup.objects.count() == 12
 
 
-def test_lines_of_every_kind_replay_in_order_as_their_rows(city_database, spool_dir):
-    """Lines this version writes go to PostgreSQL as they are; the others (an older version's
-    line without some columns, a NaN location, text that looks like an escaped NUL) through
-    their rows: all in spool order, each stored as its row, a row PostgreSQL refuses kept aside."""
-    london, invalid, linkoping = make_rows(city_database)
-    nan = history.new_row(query="nan", channel="api", location=(math.nan, 1.0))
-    nul = history.new_row(query="nul", channel="api", city="a\\u0000b")
-    refused = history.new_row(query="refused", channel="api", country_code="XXX")
-    history.spool([london, invalid, nan, linkoping, nul, refused])
-    older = {key: value for key, value in history.row_to_data(london).items() if key != "uid"}
-    with next(spool_dir.glob("*.jsonl")).open("a") as spool_file:
-        spool_file.write(json.dumps({**older, "query": "older"}) + "\n")
+def as_json_line(row: dict) -> str:
+    """A row as the JSON-lines spool of the previous version wrote it."""
+    data = {**row, "created_at": row["created_at"].isoformat()}
+    if isinstance(data.get("database_build_date"), dt.datetime):
+        data["database_build_date"] = data["database_build_date"].isoformat()
+    if data["location"] is not None:
+        data["location"] = list(data["location"])
+    return json.dumps(data) + "\n"
 
+
+def test_a_spool_file_of_the_json_lines_format_replays_in_order(city_database, spool_dir):
+    """Files the previous version spooled (JSON lines) are read after an upgrade: each line
+    stored as its row, in order; a line that is not one, or that PostgreSQL refuses, kept aside."""
+    london, invalid, linkoping = (dict(row, uid=history.new_uid()) for row in make_rows(city_database))
+    nan = history.new_row(query="nan", channel="api", location=(math.nan, 1.0), uid=history.new_uid())
+    nul = history.new_row(query="nul", channel="api", city="a\\u0000b", uid=history.new_uid())
+    refused = history.new_row(query="refused", channel="api", country_code="XXX", uid=history.new_uid())
+    older = {key: value for key, value in as_json_line_data(london).items() if key != "uid"}
+    spool_dir.mkdir(parents=True)
+    (spool_dir / "history-oldhost-42.jsonl").write_text(
+        "".join(as_json_line(row) for row in (london, invalid, nan, linkoping, nul, refused))
+        + json.dumps({**older, "query": "older"})
+        + "\n"
+        + '{"query": "half a line\n'
+    )
     report = history.replay()
-    assert (report.rows, report.rejected) == (6, 1)
+    assert (report.rows, report.rejected) == (6, 2)
     stored = list(Lookup.objects.order_by("id"))
     assert [lookup.query for lookup in stored] == [
         london["query"],
@@ -241,38 +295,46 @@ def test_lines_of_every_kind_replay_in_order_as_their_rows(city_database, spool_
         "nul",
         "older",
     ]
-    for row, lookup in zip([london, invalid, linkoping], [stored[0], stored[1], stored[3]], strict=True):
+    for row, lookup in zip(
+        [london, invalid, linkoping, nul], [stored[0], stored[1], stored[3], stored[4]], strict=True
+    ):
         assert as_row(lookup) == row
     assert math.isnan(stored[2].location.x)
-    assert as_row(stored[4]) == nul
     assert {**as_row(stored[5]), "uid": None, "created_at": None} == {
         **london,
         "query": "older",
         "uid": None,
         "created_at": None,
     }
-    assert b"refused" in next(spool_dir.glob("*.rejected")).read_bytes()
+    rejected = next(spool_dir.glob("*.rejected")).read_bytes()
+    assert b"refused" in rejected
+    assert b"half a line" in rejected
 
 
-def test_a_file_taken_away_while_it_is_sealed_loses_no_rows(city_database, spool_dir, settings):
-    """A replayer may rename the spool file away between the writer's check and its sealing
-    rename (gunicorn's flusher thread did, under the batch benchmark): the writer must neither
-    fail (a 503 for a recorded lookup) nor lose the rows."""
-    settings.HISTORY_SPOOL_FILE_MAX_BYTES = 1  # every append seals the file
+def as_json_line_data(row: dict) -> dict:
+    return json.loads(as_json_line(row))
+
+
+def test_a_file_claimed_away_while_it_is_written_loses_no_rows(city_database, spool_dir, settings):
+    """Replayers claim the writer's file between its appends (gunicorn's flusher thread does,
+    under the batch benchmark) and may put it back: the writer must neither fail (a 503 for a
+    recorded lookup) nor lose the rows, also when every append seals the file."""
+    settings.HISTORY_SPOOL_FILE_MAX_BYTES = 1
     rows = make_rows(city_database)
-    own_file = history._own_spool_path()
+    own_file = spool.own_path()
     done = threading.Event()
 
-    def take_away():  # what a replayer's claim does to the writer's file
+    def claim_and_put_back():  # a replayer whose PostgreSQL is away
         while not done.is_set():
-            with contextlib.suppress(FileNotFoundError):
-                os.rename(own_file, history.put_back_name(own_file))
+            claim = spool.claim(own_file)
+            if claim is not None:
+                claim.put_back()
 
-    thief = threading.Thread(target=take_away)
+    thief = threading.Thread(target=claim_and_put_back)
     thief.start()
     try:
         for _ in range(300):
-            history.spool([dict(row, uid=None) for row in rows])
+            history.record([dict(row, uid=None) for row in rows])
     finally:
         done.set()
         thief.join()
@@ -316,7 +378,9 @@ def test_lookups_are_answered_and_spooled_while_postgresql_is_away(client, city_
 
 
 def test_health_is_ok_again_once_the_spool_is_replayed(client, city_database, spool_dir):
-    history.spool(make_rows(city_database, count=1))
+    history.record(make_rows(city_database, count=1))
+    old = time.time() - 60  # left alone by the flushers for a while
+    os.utime(next(spool_dir.glob("*.spool")), (old, old))
     assert client.get("/health").json()["status"] == "degraded"
     call_command("replay_history_spool", verbosity=0)
     body = client.get("/health").json()
@@ -326,7 +390,7 @@ def test_health_is_ok_again_once_the_spool_is_replayed(client, city_database, sp
 def test_replay_command(city_database, spool_dir, capsys):
     call_command("replay_history_spool")
     assert "No history waits" in capsys.readouterr().out
-    history.spool(make_rows(city_database))
+    history.record(make_rows(city_database))
     call_command("replay_history_spool")
     assert "Replayed 3 history row(s) from 1 spool file(s)." in capsys.readouterr().out
     assert Lookup.objects.count() == 3
@@ -335,7 +399,7 @@ def test_replay_command(city_database, spool_dir, capsys):
 def test_replay_command_says_when_postgresql_refuses_a_row(city_database, spool_dir):
     row = make_rows(city_database, count=1)[0]
     row["country_code"] = "TOO LONG FOR TWO CHARACTERS"
-    history.spool([row])
+    history.record([row])
     with pytest.raises(CommandError, match="refused 1 row"):
         call_command("replay_history_spool", verbosity=0)
     assert len(list(spool_dir.glob("*.rejected"))) == 1
@@ -349,9 +413,9 @@ def test_uid_is_unique_in_postgresql(city_database):
 
 
 def test_a_file_put_back_after_failed_replays_keeps_a_short_name(tmp_path):
-    path = tmp_path / "history-my-host-4242.jsonl"
+    path = tmp_path / "history-0123456789abcdef.spool"
     for _ in range(200):  # a replay every 0.25 s through a long outage
-        claimed = path.with_name(f"{path.name.split('.')[0]}.{os.getpid()}-{time.time_ns()}.replaying")
-        path = history.put_back_name(claimed)
-    assert path.name.startswith("history-my-host-4242-")
+        claimed = path.with_name(f"{path.name.split('.')[0]}.{time.time_ns()}.replaying")
+        path = spool.put_back_name(claimed)
+    assert path.name.startswith("history-0123456789abcdef-")
     assert len(path.name) < 60

@@ -7,7 +7,7 @@ from http import HTTPStatus
 
 import pytest
 
-from conftest import live_environment, run_gunicorn
+from conftest import live_environment, run_gunicorn, wait_until
 from lookups.models import Lookup
 from lookups.tests.geoip_data import LONDON, LONDON_IP, build_city_database
 
@@ -19,6 +19,7 @@ def test_gunicorn_serves_lookups_and_records_them(gunicorn_server):
     assert status == HTTPStatus.OK
     assert headers["Content-Type"] == "application/json"
     assert json.loads(body)["country"]["iso_code"] == "GB"
+    wait_until(Lookup.objects.filter(query="london.example.com").exists)
     assert Lookup.objects.filter(query="london.example.com", outcome="ok", requester="127.0.0.0").exists()
 
 

@@ -7,9 +7,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from lookups import retention
+from lookups.history import retention
+from lookups.history.retention import InvalidDuration, parse_duration, purge_history
 from lookups.models import Lookup
-from lookups.retention import InvalidDuration, parse_duration, purge_history
 from lookups.tests.history_data import NOW, ago, make_lookup
 
 pytestmark = pytest.mark.django_db

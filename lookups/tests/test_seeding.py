@@ -6,8 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Count
 
+from lookups.devtools.seeding import HistoryFaker, seed_history
 from lookups.models import Lookup
-from lookups.seeding import HistoryFaker, seed_history
 
 pytestmark = pytest.mark.django_db
 

@@ -65,7 +65,7 @@ def test_rows_reach_postgresql_within_the_flush_interval(write_behind_server):
         status, _, body = server.get("/health")
         assert status == HTTPStatus.OK
         assert b'"warnings": []' in body
-    leftovers = [p for p in write_behind_server.spool.glob("*.jsonl") if p.stat().st_size]
+    leftovers = [p for p in write_behind_server.spool.glob("*.spool") if p.stat().st_size]
     assert leftovers == []
 
 

@@ -21,7 +21,8 @@ from lookups.web.api_lookup import documented_as
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
     """How the service is: 200 "ok", 200 "warning" (old data) or "degraded" (PostgreSQL away,
-    history spooled to disk), 503 "unavailable" with the reason when lookups cannot be answered.
+    history spooled to disk, or a new GeoIP file refused by the reader), 503 "unavailable" with
+    the reason when lookups cannot be answered.
 
     A PostgreSQL outage is not a 503: every instance shares that database, and pulling them all
     from the load balancer would stop lookups that are still answered (and recorded on disk).
@@ -34,7 +35,8 @@ def health(request: HttpRequest) -> JsonResponse:
             {"status": "unavailable", "reason": error.message, "fix": install_geoip_command()},
             status=HTTPStatus.SERVICE_UNAVAILABLE,
         )
-    warnings = []
+    # A file that failed the reader's check: lookups are answered from the database before it.
+    warnings = [problem for problem in (city_reader().problem, asn_reader().problem) if problem]
     if not _postgresql_answers():
         if not _spool_writable():
             return JsonResponse(

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from lookups.retention import InvalidDuration, parse_duration, purge_history, retention_period
+from lookups.history.retention import InvalidDuration, parse_duration, purge_history, retention_period
 
 
 def batch_size(text: str) -> int:

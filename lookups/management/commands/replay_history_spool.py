@@ -1,4 +1,4 @@
-"""Replay the history rows spooled to disk while PostgreSQL was away (see lookups.history)."""
+"""Replay the history rows spooled to disk while PostgreSQL was away (see docs/history.md)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -13,15 +13,14 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        waiting = history.spool_status()
-        if not waiting.files:
-            if options["verbosity"] >= 1:
-                self.stdout.write(f"No history waits in {history.spool_dir()}.")
-            return
         try:
             report = history.replay()
         except history.UNREACHABLE_ERRORS as exc:
             raise CommandError(f"PostgreSQL does not answer; the spool is kept for later: {exc}") from exc
+        if not report.files:
+            if options["verbosity"] >= 1:
+                self.stdout.write(f"No history waits in {history.spool_dir()}.")
+            return
         if options["verbosity"] >= 1:
             self.stdout.write(
                 self.style.SUCCESS(

@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from lookups.seeding import seed_history
+from lookups.devtools.seeding import seed_history
 
 
 def positive_int(text: str) -> int:

@@ -1,11 +1,11 @@
-"""Download, verify and install the GeoIP databases; safe to run from cron (see lookups.maxmind)."""
+"""Download, verify and install the GeoIP databases; safe to run from cron (see lookups.updater)."""
 
 import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
-from lookups import maxmind
+from lookups import updater
 from lookups.core.geoip import ASN, CITY
 
 
@@ -64,13 +64,25 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force",
             action="store_true",
-            help="Install even when the new database is older than the installed one.",
+            help="Install a database older than the installed one; reinstall the same one.",
+        )
+        parser.add_argument(
+            "--allow-shrink",
+            action="store_true",
+            help="Install even when the new database has under half the installed one's search-tree nodes.",
+        )
+        parser.add_argument(
+            "--insecure",
+            action="store_true",
+            help="Let --url be a plain http:// address (https:// is required otherwise).",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Say what would happen; download nothing, change nothing."
         )
 
-    def handle(self, *args, url, file, rollback, force, dry_run, verbosity, **options):
+    def handle(
+        self, *args, url, file, rollback, force, allow_shrink, insecure, dry_run, verbosity, **options
+    ):
         def report(message: str, level: int = 2) -> None:
             if verbosity >= level:
                 bar.end()
@@ -80,12 +92,19 @@ class Command(BaseCommand):
         progress = bar if verbosity >= 1 and self.stdout.isatty() else None
         try:
             if rollback:
-                outcomes = [maxmind.rollback(kind=rollback)]
+                outcomes = [updater.rollback(kind=rollback)]
             else:
-                outcomes = maxmind.run_updates(
-                    url=url, file=file, force=force, dry_run=dry_run, progress=progress, report=report
+                outcomes = updater.run_updates(
+                    url=url,
+                    file=file,
+                    force=force,
+                    allow_shrink=allow_shrink,
+                    insecure=insecure,
+                    dry_run=dry_run,
+                    progress=progress,
+                    report=report,
                 )
-        except maxmind.UpdateFailed as error:
+        except updater.UpdateFailed as error:
             raise CommandError(error.message) from error
         finally:
             bar.end()

@@ -17,7 +17,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.gis.geos import Point
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
-from conftest import BASE_DIR, live_environment, run_gunicorn
+from conftest import BASE_DIR, live_environment, run_gunicorn, wait_until
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
     DATABASE_MISSING_MESSAGE,
@@ -212,6 +212,7 @@ def test_type_a_query_and_see_the_result_and_marker(browsing):
     browsing.screenshot("lookup-london")
     page.locator("#q").blur()
     browsing.screenshot("readme", full_page=False)  # docs/screenshot.png is a copy of this one
+    wait_until(Lookup.objects.filter(query=LONDON_IP, channel="web", outcome="ok").exists)
     assert Lookup.objects.filter(query=LONDON_IP, channel="web", outcome="ok").exists()
 
 
@@ -482,6 +483,7 @@ def test_batch_table_and_csv(browsing, tmp_path):
     assert records[0]["longitude"] == "-0.0931"
     assert records[2]["error_code"] == "address_not_public"
     # Looked up for the table, then for the CSV (a repeat within a batch is recorded once).
+    wait_until(lambda: Lookup.objects.filter(channel="batch").count() >= 16)
     assert Lookup.objects.filter(channel="batch").count() == 16
 
 

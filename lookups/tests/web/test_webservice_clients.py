@@ -26,7 +26,7 @@ from geoip2.errors import (
     PermissionRequiredError,
 )
 
-from conftest import BASE_DIR, live_environment, run_gunicorn
+from conftest import BASE_DIR, live_environment, run_gunicorn, wait_until
 from lookups.errors import (
     ACCOUNT_ID_UNKNOWN_MESSAGE,
     AUTHORIZATION_INVALID_MESSAGE,
@@ -161,6 +161,7 @@ def test_me(client):
 
 def test_lookups_through_the_client_are_in_the_history(client, issued):
     client.city(LONDON_IP)
+    wait_until(Lookup.objects.exists)
     row = Lookup.objects.get()
     assert (row.query, row.channel, row.api_key_id, row.country_code) == (
         LONDON_IP,
@@ -355,6 +356,7 @@ def test_node_client(node_client, host, issued, tls_files):
     assert (unknown["error"]["code"], unknown["error"]["status"]) == ("IP_ADDRESS_NOT_FOUND", 404)
     assert (reserved["error"]["code"], reserved["error"]["status"]) == ("IP_ADDRESS_RESERVED", 400)
     assert (insights["error"]["code"], insights["error"]["status"]) == ("PERMISSION_REQUIRED", 403)
+    wait_until(lambda: Lookup.objects.filter(api_key=issued.api_key).count() >= 5)
     assert Lookup.objects.filter(api_key=issued.api_key, channel=Channel.WEBSERVICE).count() == 5
 
 

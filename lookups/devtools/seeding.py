@@ -9,7 +9,6 @@ Requesters are drawn from the documentation networks (192.0.2.0/24, 198.51.100.0
 
 import collections
 import datetime as dt
-import io
 import ipaddress
 import itertools
 import random
@@ -18,10 +17,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
 from django.utils import timezone
 
-from lookups.models import OUTCOME_OK, Channel, Lookup, TimeZoneSource
+from lookups.history.encoding import encode_row
+from lookups.history.postgres import store_lines
+from lookups.history.rows import new_row
+from lookups.models import OUTCOME_OK, Channel, TimeZoneSource
 
 
 @dataclass(frozen=True)
@@ -294,23 +295,6 @@ EMPTY_ROW: dict[str, Any] = {
     "database_edition": "",
     "database_build_date": None,
 }
-COLUMNS = ["created_at", "query", "channel", "outcome", "requester", *EMPTY_ROW]
-
-
-def _copy_value(value: Any) -> str:
-    """A value in PostgreSQL's COPY text format."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, list):
-        return "{" + ",".join(value) + "}"
-    if isinstance(value, tuple):  # (longitude, latitude)
-        return f"SRID=4326;POINT({value[0]} {value[1]})"
-    text = str(value)
-    for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
-        text = text.replace(char, escaped)
-    return text
 
 
 def seed_history(
@@ -324,19 +308,15 @@ def seed_history(
 ) -> int:
     """Insert `count` made-up lookups spread over the last `days` days; returns how many.
 
-    Rows go in with COPY, `batch_size` at a time: a million rows take minutes rather than the
-    better part of an hour that building model instances for bulk_create costs.
+    Rows go in as the history writer's own rows do (one COPY line each, lookups.history), by
+    `batch_size`: a million rows take minutes rather than the better part of an hour that
+    building model instances for bulk_create costs.
     """
     faker = HistoryFaker(seed=seed, days=days, now=now)
-    table = connection.ops.quote_name(Lookup._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(column) for column in COLUMNS)
-    sql = f"COPY {table} ({columns}) FROM STDIN"
     written = 0
     rows = faker.rows(count)
     while batch := list(itertools.islice(rows, batch_size)):
-        text = "".join("\t".join(_copy_value(row[column]) for column in COLUMNS) + "\n" for row in batch)
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.copy_expert(sql, io.StringIO(text))
+        store_lines(b"".join(encode_row(new_row(**row)) for row in batch))
         written += len(batch)
         if progress:
             progress(written)

@@ -1,0 +1,56 @@
+"""A history row: a plain dict of Lookup's columns (the location as (longitude, latitude) or None).
+
+Building a model instance and a GEOS point per lookup cost more CPU than the lookup itself.
+"""
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from django.utils import timezone
+
+from lookups.models import Lookup
+
+HistoryRow = dict[str, Any]
+
+# Every Lookup column but the key, the location last: the order rows are encoded in.
+COLUMNS = (
+    *(f.column for f in Lookup._meta.concrete_fields if not f.primary_key and f.column != "location"),
+    "location",
+)
+
+DEFAULTS: HistoryRow = {
+    field.attname: (field.get_default() if field.has_default() else None)
+    for field in Lookup._meta.concrete_fields
+    if not field.primary_key
+}
+DEFAULTS["location"] = None
+
+
+def new_row(**values: Any) -> HistoryRow:
+    """A history row with every column, the model's defaults where `values` has none (and
+    created_at now, unless given)."""
+    row: HistoryRow = dict(DEFAULTS)
+    if "created_at" not in values:
+        row["created_at"] = timezone.now()
+    row.update(values)
+    return row
+
+
+# The bits uuid.UUID(version=4) clears and sets: the variant (RFC 4122) and the version.
+_UUID4_CLEAR = ~(0xC000 << 48 | 0xF000 << 64)
+_UUID4_SET = 0x8000 << 48 | 0x4000 << 64
+
+
+def new_uid() -> str:
+    """str(uuid.uuid4()) in half the time (a batch gives 1,000 rows their uids)."""
+    value = int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR | _UUID4_SET
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def give_uids(rows: Iterable[HistoryRow]) -> None:
+    """A uid for each row that has none: what makes a replayed row stored once."""
+    for row in rows:
+        if row.get("uid") is None:
+            row["uid"] = new_uid()

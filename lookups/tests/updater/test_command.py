@@ -1,0 +1,79 @@
+"""`manage.py update_maxmind` as a person and as cron see it: output, verbosity, exit status."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings as django_settings
+
+from conftest import BASE_DIR
+from lookups.core.geoip import GeoIPReader
+from lookups.tests.updater.fakes import (
+    ACCOUNT_ID,
+    LICENSE_KEY,
+    NEW,
+    NEWER,
+    FakeTTY,
+    city_bytes,
+    update,
+)
+from lookups.updater import database_update
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_progress_bar_on_a_terminal_and_nothing_at_verbosity_0(fake_maxmind, geoip_dir, tmp_path):
+    fake_maxmind.publish("GeoLite2-City", city_bytes(tmp_path, build_epoch=NEW))
+    terminal = FakeTTY()
+    update(stdout=terminal)
+    assert "100%" in terminal.getvalue()
+    assert "\r[" in terminal.getvalue()
+
+    fake_maxmind.publish("GeoLite2-City", city_bytes(tmp_path, build_epoch=NEWER), date="20261118")
+    quiet = FakeTTY()
+    update(stdout=quiet, verbosity=0)
+    assert quiet.getvalue() == ""
+    assert GeoIPReader(geoip_dir / "GeoLite2-City.mmdb").info().build_date.day == 18
+
+
+def test_no_progress_bar_when_not_a_terminal(fake_maxmind, tmp_path):
+    fake_maxmind.publish("GeoLite2-City", city_bytes(tmp_path, build_epoch=NEW))
+    out, _ = update()
+    assert "%" not in out
+    assert out.count("\n") == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the command's own process writes UpdateRun rows
+def test_exit_status_and_stderr_of_the_real_command(fake_maxmind, geoip_dir, tmp_path, settings):
+    """As cron sees it: manage.py in its own process, status 0 and silence at -v0, 1 and a reason."""
+    fake_maxmind.publish("GeoLite2-City", city_bytes(tmp_path, build_epoch=NEW))
+    database = django_settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": "exit-status-test-key-not-for-production",
+        "DATABASE_URL": f"postgis://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "GEOIP_PATH": str(geoip_dir),
+        "MAXMIND_ACCOUNT_ID": ACCOUNT_ID,
+        "MAXMIND_LICENSE_KEY": LICENSE_KEY,
+        "MAXMIND_DOWNLOAD_URL": settings.MAXMIND_DOWNLOAD_URL,
+    }
+    command = [sys.executable, "manage.py", "update_maxmind"]
+
+    done = subprocess.run(
+        [*command, "-v0"], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    again = subprocess.run(command, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0
+    assert "already current" in again.stdout
+
+    env["MAXMIND_LICENSE_KEY"] = "not-the-key"
+    failed = subprocess.run(
+        [*command, "-v0"], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert failed.returncode == 1
+    assert failed.stdout == ""
+    assert database_update.AUTH_FAILED_MESSAGE.format(status=401) in failed.stderr
+    assert "not-the-key" not in failed.stderr

@@ -246,7 +246,10 @@ class GeoIPReader:
         # The ASN database is optional: its absence is normal, not worth a log line.
         quiet = self.kind == ASN and identity is None
         if (self._error is None or self._identity != identity) and not quiet:
-            logger.error("GeoIP database unavailable: %s", error.message)
+            # Operators read the log: the visitor's sentence, and the command that fixes it.
+            from lookups.operator_messages import install_geoip_command
+
+            logger.error("GeoIP database unavailable: %s Fix: %s", error.message, install_geoip_command())
         self._reader, self._info, self._identity, self._error = None, None, identity, error
         self._problem = None
 

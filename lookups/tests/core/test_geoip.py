@@ -15,6 +15,7 @@ import pytest
 
 from conftest import live_environment, run_gunicorn
 from lookups.core.geoip import FELL_BACK_MESSAGE, GeoIPReader
+from lookups.errors import DatabaseUnavailable
 from lookups.tests.geoip_data import LINKOPING_IP, LONDON, LONDON_IP, build_city_database
 
 pytestmark = pytest.mark.django_db
@@ -184,3 +185,18 @@ def test_gunicorn_keeps_answering_when_a_truncated_file_is_renamed_over(
     assert {body["status"] for body in health} == {"degraded"}
     assert all("failed its check" in body["warnings"][0] for body in health)
     assert log.count("GeoIP database not switched") <= 2  # once per worker, not per request
+
+
+def test_a_missing_database_is_logged_once_with_the_command_that_installs_one(geoip_dir, settings, caplog):
+    """Visitors get a plain sentence; the operator's log line carries the command (issue 19, item 5)."""
+    settings.MANAGE_COMMAND = "docker compose exec app python manage.py"
+    reader = GeoIPReader(geoip_dir / "GeoLite2-City.mmdb")
+    with caplog.at_level(logging.ERROR, logger="lookups.core.geoip"):
+        for _ in range(3):
+            with pytest.raises(DatabaseUnavailable) as raised:
+                reader.info()
+    assert "manage.py" not in raised.value.message
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 1
+    assert "docker compose exec app python manage.py update_maxmind" in lines[0]
+    assert "update_maxmind --file PATH" in lines[0]

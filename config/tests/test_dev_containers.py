@@ -75,7 +75,7 @@ class DevProject:
 @pytest.fixture(scope="module")
 def dev(dev_image, tmp_path_factory):
     downloads = FileServer()  # DB-IP with nothing to download: the first start fails fast
-    ports = {name: free_port() for name in ("db", "web", "debug")}
+    ports = {name: free_port() for name in ("db", "valkey", "web", "debug")}
     database_url = f"postgis://easygeoip:{POSTGRES_PASSWORD}@127.0.0.1:{ports['db']}/easygeoip"
     project = ComposeProject(
         directory=tmp_path_factory.mktemp("dev"),
@@ -96,9 +96,13 @@ def dev(dev_image, tmp_path_factory):
                 "DATABASE_URL": database_url,
                 "RUNSERVER_ADDRESS": f"127.0.0.1:{ports['web']}",
                 "DEBUGPY_ADDRESS": f"127.0.0.1:{ports['debug']}",
+                "REDIS_URL": f"redis://127.0.0.1:{ports['valkey']}/0",
             },
         },
-        commands={"db": ["postgres", "-c", "listen_addresses=127.0.0.1"]},
+        commands={
+            "db": ["postgres", "-c", "listen_addresses=127.0.0.1"],
+            "valkey": ["valkey-server", "--bind", "127.0.0.1", "--port", str(ports["valkey"]), "--save", ""],
+        },
     )
     try:
         yield DevProject(project, ports)

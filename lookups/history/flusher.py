@@ -67,6 +67,9 @@ def start_flusher_if_enabled() -> None:
 _flusher: dict = {}  # {"thread"}: this process's (a forked child starts its own)
 _flusher_lock = threading.Lock()
 _wakeup = threading.Event()
+# The flusher's flush and the one at exit never overlap: at exit, a flush in progress (whose
+# claimed spool file would be left half-sent when the process ends) is waited for, then finished.
+_flush_lock = threading.Lock()
 os.register_at_fork(after_in_child=_flusher.clear)
 
 
@@ -78,7 +81,12 @@ def _start_flusher() -> None:
             return
         _flusher["thread"] = threading.Thread(target=_flush_forever, name="history-flusher", daemon=True)
         _flusher["thread"].start()
-        atexit.register(flush)
+        atexit.register(_flush_exclusively)
+
+
+def _flush_exclusively() -> None:
+    with _flush_lock:
+        flush()
 
 
 def _flush_forever() -> None:
@@ -88,7 +96,7 @@ def _flush_forever() -> None:
         if breaker.database_recently_unreachable():
             continue
         try:
-            flush()
+            _flush_exclusively()
         except Exception:  # the flusher must outlive any one bad flush
             logger.exception("History flush failed; the rows stay in the spool")
         finally:

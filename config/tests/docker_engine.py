@@ -142,6 +142,25 @@ class Container:
         return self.exec("python", "manage.py", "update_maxmind", "--file", "/tmp/incoming.mmdb").stdout
 
 
+def backing_services(
+    ports: dict[str, int], password: str
+) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
+    """db and valkey on ports of their own on 127.0.0.1 (5432 and 6379 are the machine's): their
+    host settings and commands, and the app's DATABASE_URL and REDIS_URL pointing at them."""
+    settings = {
+        "db": {"PGPORT": str(ports["db"])},
+        "app": {
+            "DATABASE_URL": f"postgis://easygeoip:{password}@127.0.0.1:{ports['db']}/easygeoip",
+            "REDIS_URL": f"redis://127.0.0.1:{ports['valkey']}/0",
+        },
+    }
+    commands = {
+        "db": ["postgres", "-c", "listen_addresses=127.0.0.1"],
+        "valkey": ["valkey-server", "--bind", "127.0.0.1", "--port", str(ports["valkey"]), "--save", ""],
+    }
+    return settings, commands
+
+
 def copy_checkout(destination: Path) -> Path:
     """The checkout as a user has it: every file git tracks or would track, nothing it ignores."""
     files = subprocess.run(

@@ -24,6 +24,7 @@ from config.tests.docker_engine import (
     APP_UID,
     ComposeProject,
     FileServer,
+    backing_services,
     base_images,
     free_port,
     http_get,
@@ -101,7 +102,7 @@ class ProxyConnection(http.client.HTTPSConnection):
 def stack(production_image, tmp_path_factory):
     downloads = FileServer()
     ports = {name: free_port() for name in ("db", "valkey", "app", "http", "https")}
-    database_url = f"postgis://easygeoip:{POSTGRES_PASSWORD}@127.0.0.1:{ports['db']}/easygeoip"
+    backing, commands = backing_services(ports, POSTGRES_PASSWORD)
     # The operator's .env: .env.example filled in.
     dotenv = {
         **read_env_file(ENV_EXAMPLE),
@@ -121,24 +122,20 @@ def stack(production_image, tmp_path_factory):
         name=f"easygeoiptest{uuid.uuid4().hex[:8]}",
         dotenv=dotenv,
         host_settings={
-            "db": {"PGPORT": str(ports["db"])},
+            **backing,
             "app": {
-                "DATABASE_URL": database_url,
+                **backing["app"],
                 "GUNICORN_BIND": f"127.0.0.1:{ports['app']}",
                 "TRUSTED_PROXIES": "127.0.0.1",
-                "REDIS_URL": f"redis://127.0.0.1:{ports['valkey']}/0",
             },
-            "scheduler": {"DATABASE_URL": database_url},
+            "scheduler": {"DATABASE_URL": backing["app"]["DATABASE_URL"]},
             "proxy": {
                 "APP_UPSTREAM": f"127.0.0.1:{ports['app']}",
                 "PROXY_HTTP_PORT": str(ports["http"]),
                 "PROXY_HTTPS_PORT": str(ports["https"]),
             },
         },
-        commands={
-            "db": ["postgres", "-c", "listen_addresses=127.0.0.1"],
-            "valkey": ["valkey-server", "--bind", "127.0.0.1", "--port", str(ports["valkey"]), "--save", ""],
-        },
+        commands=commands,
     ).prepare()
     try:
         yield Stack(project, ports, downloads)

@@ -23,6 +23,7 @@ from config.tests.debug_adapter import DebugSession, attach
 from config.tests.docker_engine import (
     ComposeProject,
     FileServer,
+    backing_services,
     base_images,
     free_port,
     http_get,
@@ -76,7 +77,7 @@ class DevProject:
 def dev(dev_image, tmp_path_factory):
     downloads = FileServer()  # DB-IP with nothing to download: the first start fails fast
     ports = {name: free_port() for name in ("db", "valkey", "web", "debug")}
-    database_url = f"postgis://easygeoip:{POSTGRES_PASSWORD}@127.0.0.1:{ports['db']}/easygeoip"
+    backing, commands = backing_services(ports, POSTGRES_PASSWORD)
     project = ComposeProject(
         directory=tmp_path_factory.mktemp("dev"),
         name=f"easygeoipdev{uuid.uuid4().hex[:8]}",
@@ -91,18 +92,14 @@ def dev(dev_image, tmp_path_factory):
             **base_images(),
         },
         host_settings={
-            "db": {"PGPORT": str(ports["db"])},
+            **backing,
             "app": {
-                "DATABASE_URL": database_url,
+                **backing["app"],
                 "RUNSERVER_ADDRESS": f"127.0.0.1:{ports['web']}",
                 "DEBUGPY_ADDRESS": f"127.0.0.1:{ports['debug']}",
-                "REDIS_URL": f"redis://127.0.0.1:{ports['valkey']}/0",
             },
         },
-        commands={
-            "db": ["postgres", "-c", "listen_addresses=127.0.0.1"],
-            "valkey": ["valkey-server", "--bind", "127.0.0.1", "--port", str(ports["valkey"]), "--save", ""],
-        },
+        commands=commands,
     )
     try:
         yield DevProject(project, ports)

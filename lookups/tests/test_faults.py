@@ -229,6 +229,8 @@ def test_secrets_never_reach_logs_or_responses(fault_cluster, fault_server):
         assert fetch(f"/api/v1/lookup/{LINKOPING_IP}") == HTTPStatus.OK
         fetch("/health")
         fetch("/admin/")
+        # The history is flushed behind the answer: wait for the flusher to find PostgreSQL away.
+        wait_until(lambda: b"does not answer" in fault_server.log.read_bytes())
     finally:
         fault_cluster.start()
     log = fault_server.log.read_bytes()

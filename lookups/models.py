@@ -78,6 +78,10 @@ class Lookup(models.Model):
     country_name = models.CharField(max_length=100, blank=True, default="")
     subdivision_code = models.CharField(max_length=8, blank=True, default="")
     subdivision_name = models.CharField(max_length=100, blank=True, default="")
+    # Every subdivision of the answer, largest first, as [{"iso_code": ..., "name": ...}]; the two
+    # fields above repeat the first one. Rows recorded before it existed have [] here (db_default:
+    # spool files written by those versions do not name the column).
+    subdivisions = models.JSONField(default=list, blank=True, db_default=[])
     city = models.CharField(max_length=100, blank=True, default="")
     postal_code = models.CharField(max_length=20, blank=True, default="")
     location = models.PointField(srid=4326, null=True, blank=True)

@@ -93,8 +93,10 @@ class Lookup(models.Model):
     database_edition = models.CharField(max_length=64, blank=True, default="")
     database_build_date = models.DateTimeField(null=True, blank=True)
     # Set when the row is written (lookups.history), so that a row replayed from the disk spool
-    # after a PostgreSQL outage is stored once however often it is replayed.
-    uid = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    # after a PostgreSQL outage is stored once however often it is replayed: unique with
+    # created_at (Meta), as a partitioned table's unique constraints must include its partition
+    # column; a replayed row carries both.
+    uid = models.UUIDField(null=True, blank=True, editable=False)
     # The web-service credential that asked (channel "webservice"); keys are revoked, never deleted.
     api_key = models.ForeignKey(
         ApiKey,
@@ -107,7 +109,10 @@ class Lookup(models.Model):
     )
 
     class Meta:
+        # The table is partitioned by day on created_at (migration 0008, lookups.history.partitions):
+        # in the database the primary key is (id, created_at); ids still come from one sequence.
         ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["uid", "created_at"], name="lookup_uid_time_uniq")]
         # What the admin, the history API, the dashboard and purge_lookups read by, so that none
         # of them scans a table of millions of rows (README: "The lookup history").
         indexes = [

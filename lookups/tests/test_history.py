@@ -432,11 +432,13 @@ def test_replay_command_says_when_postgresql_refuses_a_row(city_database, spool_
     assert len(list(spool_dir.glob("*.rejected"))) == 1
 
 
-def test_uid_is_unique_in_postgresql(city_database):
-    shared = uuid.uuid4()
-    Lookup.objects.create(query="a", channel="api", uid=shared)
+def test_uid_is_unique_in_postgresql_with_the_time_it_carries(city_database):
+    """Unique with created_at (a partitioned table's constraints include its partition column):
+    a replayed row repeats both, so that is what must be refused."""
+    shared, moment = uuid.uuid4(), dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+    Lookup.objects.create(query="a", channel="api", uid=shared, created_at=moment)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Lookup.objects.create(query="b", channel="api", uid=shared)
+        Lookup.objects.create(query="b", channel="api", uid=shared, created_at=moment)
 
 
 def test_a_file_put_back_after_failed_replays_keeps_a_short_name(tmp_path):

@@ -152,6 +152,41 @@ class Lookup(models.Model):
         return self.outcome == OUTCOME_OK
 
 
+class LookupDayCount(models.Model):
+    """The history's figures per UTC day and country, for the dashboard: kept by a trigger on the
+    history table (migration 0009) as rows arrive and go, so that the dashboard never reads the rows."""
+
+    day = models.DateField()
+    country_code = models.CharField(max_length=2, blank=True, default="")
+    country_name = models.CharField(max_length=100, blank=True, default="")
+    total = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    with_time_zone = models.BigIntegerField(default=0)
+    tz_world = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "country_code"], name="lookupdaycount_day_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.country_code or '-'}: {self.total}"
+
+
+class LookupDayQuery(models.Model):
+    """Lookups per UTC day and query, for the dashboard's busiest queries: kept like LookupDayCount."""
+
+    day = models.DateField()
+    query = models.CharField(max_length=255)
+    lookups = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "query"], name="lookupdayquery_day_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.query}: {self.lookups}"
+
+
 class UpdateRun(models.Model):
     """One database installed (or refused) by `manage.py update_maxmind`: what, from where, how it went."""
 

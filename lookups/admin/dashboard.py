@@ -11,17 +11,16 @@ from pathlib import Path
 import maxminddb
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Max, Q
-from django.db.models.functions import TruncDay
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from lookups.core.geoip import city_reader
 from lookups.errors import DatabaseUnavailable
-from lookups.models import OUTCOME_OK, Lookup, TimeZoneSource, UpdateRun
+from lookups.models import LookupDayCount, LookupDayQuery, UpdateRun
 
 DAYS = 30
 TOP = 10
-# The figures read a month of history (hundreds of thousands of rows at volume): computed at
+# The figures are cheap (per-day counts), but a page view need not recompute them: computed at
 # most this often per cache, then served from it.
 CACHE_SECONDS = 300
 
@@ -103,24 +102,20 @@ def _ranked(rows: list[tuple[str, int]]) -> tuple[Ranked, ...]:
 
 
 def history_stats(*, days: int = DAYS, top: int = TOP, now: dt.datetime | None = None) -> HistoryStats:
-    """Lookups per day over the last `days` days (today included), top countries and queries.
+    """Lookups per day over the last `days` UTC days (today included), top countries and queries.
 
-    Three queries, each reading the window's rows once through the created_at index.
+    Read from the counts a trigger keeps per day (LookupDayCount, LookupDayQuery; migration 0009),
+    never from the history's rows: a few thousand small rows however many lookups there were.
     """
-    now = timezone.localtime(now or timezone.now())
+    now = (now or timezone.now()).astimezone(dt.UTC)  # the counts are per UTC day
     first_day = now.date() - dt.timedelta(days=days - 1)
-    since = dt.datetime.combine(first_day, dt.time.min, tzinfo=now.tzinfo)
-    window = Lookup.objects.filter(created_at__gte=since).order_by()
+    since = dt.datetime.combine(first_day, dt.time.min, tzinfo=dt.UTC)
+    window = LookupDayCount.objects.filter(day__gte=first_day).order_by()
 
     daily = {
-        row["day"].date(): row
-        for row in window.annotate(day=TruncDay("created_at"))
-        .values("day")
-        .annotate(
-            total=Count("*"),
-            failed=Count("id", filter=~Q(outcome=OUTCOME_OK)),
-            with_tz=Count("id", filter=~Q(time_zone_source="")),
-            tz_world=Count("id", filter=Q(time_zone_source=TimeZoneSource.TZ_WORLD)),
+        row["day"]: row
+        for row in window.values("day").annotate(
+            total=Sum("total"), failed=Sum("failed"), with_tz=Sum("with_time_zone"), tz_world=Sum("tz_world")
         )
     }
     counts = []
@@ -132,10 +127,17 @@ def history_stats(*, days: int = DAYS, top: int = TOP, now: dt.datetime | None =
     countries = (
         window.exclude(country_code="")
         .values("country_code")
-        .annotate(lookups=Count("*"), name=Max("country_name"))
+        .annotate(lookups=Sum("total"), name=Max("country_name"))
+        .filter(lookups__gt=0)
         .order_by("-lookups", "country_code")[:top]
     )
-    queries = window.values("query").annotate(lookups=Count("*")).order_by("-lookups", "query")[:top]
+    queries = (
+        LookupDayQuery.objects.filter(day__gte=first_day)
+        .values("query")
+        .annotate(lookups=Sum("lookups"))
+        .filter(lookups__gt=0)
+        .order_by("-lookups", "query")[:top]
+    )
     return HistoryStats(
         days=days,
         since=since,

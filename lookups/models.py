@@ -181,7 +181,9 @@ class LookupDayQuery(models.Model):
     lookups = models.BigIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["day", "query"], name="lookupdayquery_day_uniq")]
+        constraints = [models.UniqueConstraint(fields=["query", "day"], name="lookupdayquery_query_day_uniq")]
+        # A day's busiest queries (the dashboard's candidates), then each one's days (the unique index).
+        indexes = [models.Index(fields=["day", "-lookups"], name="lookupdayquery_day_busy_idx")]
 
     def __str__(self) -> str:
         return f"{self.day} {self.query}: {self.lookups}"

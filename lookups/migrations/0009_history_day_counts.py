@@ -92,7 +92,8 @@ class Migration(migrations.Migration):
                 ('lookups', models.BigIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('day', 'query'), name='lookupdayquery_day_uniq')],
+                'constraints': [models.UniqueConstraint(fields=('query', 'day'), name='lookupdayquery_query_day_uniq')],
+                'indexes': [models.Index(fields=['day', '-lookups'], name='lookupdayquery_day_busy_idx')],
             },
         ),
         # The existing rows are counted under a lock that keeps new ones out until the trigger

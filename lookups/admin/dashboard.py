@@ -114,9 +114,10 @@ def _busiest_queries(first_day: dt.date, last_day: dt.date, top: int) -> list[tu
     sql = f"""
         WITH candidates AS (
             SELECT DISTINCT busy.query
-            FROM generate_series(%(first)s::date, %(last)s::date, interval '1 day') AS days(day)
+            FROM generate_series(0, %(days)s - 1) AS days(n)
             CROSS JOIN LATERAL (
-                SELECT query FROM {table} WHERE day = days.day::date ORDER BY lookups DESC LIMIT %(per_day)s
+                SELECT query FROM {table} WHERE day = %(first)s::date + days.n
+                ORDER BY lookups DESC LIMIT %(per_day)s
             ) AS busy
         )
         SELECT counted.query, sum(counted.lookups) AS lookups
@@ -125,7 +126,10 @@ def _busiest_queries(first_day: dt.date, last_day: dt.date, top: int) -> list[tu
         GROUP BY counted.query HAVING sum(counted.lookups) > 0
         ORDER BY lookups DESC, counted.query LIMIT %(top)s
     """  # noqa: S608 (the table name comes from the model)
-    params = {"first": first_day, "last": last_day, "per_day": CANDIDATES_PER_DAY, "top": top}
+    # Days as an integer series: PostgreSQL knows its length (a series of dates it takes for 1,000
+    # rows, which made it plan for a million and compile the query with JIT: 80 ms more).
+    days = (last_day - first_day).days + 1
+    params = {"first": first_day, "days": days, "per_day": CANDIDATES_PER_DAY, "top": top}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(query, int(lookups)) for query, lookups in cursor.fetchall()]

@@ -275,6 +275,14 @@ def main() -> None:
         help="also run the API lookup and batch benchmarks on COMMIT (checked out in a git worktree, "
         "same database: its migrations must match), right after this checkout's",
     )
+    parser.add_argument(
+        "--dashboard-rows",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also seed N lookups and time the dashboard's figures (bench/dashboard_figures.py), "
+        "from the counts against from the rows, and as 10 million rows would leave the counts",
+    )
     args = parser.parse_args()
 
     if not shutil.which("wrk"):
@@ -371,6 +379,26 @@ def main() -> None:
         results["tz_cache_cold"] = tz["timezone_at, cache starting empty"]
         results["tz_first_lookup"] = tz["timezone_at, each point's first lookup (asks PostgreSQL)"]
 
+    dashboard = ""
+    if args.dashboard_rows:
+        log(f"dashboard: seeding {args.dashboard_rows:,} lookups, then its figures both ways")
+        psql(db_dsn, "TRUNCATE lookups_lookup, lookups_lookupdaycount, lookups_lookupdayquery")
+        seed = [
+            PYTHON,
+            "manage.py",
+            "seed_lookups",
+            "--count",
+            str(args.dashboard_rows),
+            "--seed",
+            "1",
+            "-v0",
+        ]
+        subprocess.run(seed, cwd=BASE_DIR, env=env, check=True)
+        figures = [PYTHON, str(BENCH_DIR / "dashboard_figures.py"), "--as-if-rows", "10000000"]
+        dashboard = subprocess.run(
+            figures, cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True
+        ).stdout
+
     base_rate = results["baseline"]["rate"]
     print()
     print(
@@ -420,6 +448,10 @@ def main() -> None:
         )
     )
 
+    if dashboard:
+        print("dashboard figures (bench/dashboard_figures.py):")
+        print(dashboard.rstrip())
+
     args.output.mkdir(parents=True, exist_ok=True)
     out = args.output / f"bench-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.json"
     out.write_text(
@@ -432,6 +464,7 @@ def main() -> None:
                 "database": mmdb.name,
                 "results": results,
                 "worker_memory_mib": memory,
+                "dashboard": dashboard.splitlines(),
             },
             indent=2,
         )

@@ -16,6 +16,8 @@ log() { printf 'entrypoint: %s\n' "$*"; }
 
 python manage.py wait_for_database --timeout "${DATABASE_WAIT_TIMEOUT:-60}"
 python manage.py migrate --noinput
+# The history's day partitions for the week ahead (cheap when they exist; purge_lookups does it too).
+python manage.py create_history_partitions
 # check_data installs what is missing (MaxMind when MAXMIND_ACCOUNT_ID and MAXMIND_LICENSE_KEY
 # are set, DB-IP Lite otherwise) and says what is still missing; it never stops the start.
 if ! python manage.py check_data --install ${TZ_WORLD_ZONES:+--zones "$TZ_WORLD_ZONES"}; then

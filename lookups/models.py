@@ -78,6 +78,10 @@ class Lookup(models.Model):
     country_name = models.CharField(max_length=100, blank=True, default="")
     subdivision_code = models.CharField(max_length=8, blank=True, default="")
     subdivision_name = models.CharField(max_length=100, blank=True, default="")
+    # Every subdivision of the answer, largest first, as [{"iso_code": ..., "name": ...}]; the two
+    # fields above repeat the first one. Rows recorded before it existed have [] here (db_default:
+    # spool files written by those versions do not name the column).
+    subdivisions = models.JSONField(default=list, blank=True, db_default=[])
     city = models.CharField(max_length=100, blank=True, default="")
     postal_code = models.CharField(max_length=20, blank=True, default="")
     location = models.PointField(srid=4326, null=True, blank=True)
@@ -89,8 +93,10 @@ class Lookup(models.Model):
     database_edition = models.CharField(max_length=64, blank=True, default="")
     database_build_date = models.DateTimeField(null=True, blank=True)
     # Set when the row is written (lookups.history), so that a row replayed from the disk spool
-    # after a PostgreSQL outage is stored once however often it is replayed.
-    uid = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    # after a PostgreSQL outage is stored once however often it is replayed: unique with
+    # created_at (Meta), as a partitioned table's unique constraints must include its partition
+    # column; a replayed row carries both.
+    uid = models.UUIDField(null=True, blank=True, editable=False)
     # The web-service credential that asked (channel "webservice"); keys are revoked, never deleted.
     api_key = models.ForeignKey(
         ApiKey,
@@ -103,7 +109,10 @@ class Lookup(models.Model):
     )
 
     class Meta:
+        # The table is partitioned by day on created_at (migration 0008, lookups.history.partitions):
+        # in the database the primary key is (id, created_at); ids still come from one sequence.
         ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["uid", "created_at"], name="lookup_uid_time_uniq")]
         # What the admin, the history API, the dashboard and purge_lookups read by, so that none
         # of them scans a table of millions of rows (README: "The lookup history").
         indexes = [
@@ -141,6 +150,43 @@ class Lookup(models.Model):
     @property
     def succeeded(self) -> bool:
         return self.outcome == OUTCOME_OK
+
+
+class LookupDayCount(models.Model):
+    """The history's figures per UTC day and country, for the dashboard: kept by a trigger on the
+    history table (migration 0009) as rows arrive and go, so that the dashboard never reads the rows."""
+
+    day = models.DateField()
+    country_code = models.CharField(max_length=2, blank=True, default="")
+    country_name = models.CharField(max_length=100, blank=True, default="")
+    total = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    with_time_zone = models.BigIntegerField(default=0)
+    tz_world = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "country_code"], name="lookupdaycount_day_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.country_code or '-'}: {self.total}"
+
+
+class LookupDayQuery(models.Model):
+    """Lookups per UTC day and query, for the dashboard's busiest queries: kept like LookupDayCount."""
+
+    day = models.DateField()
+    query = models.CharField(max_length=255)
+    lookups = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["query", "day"], name="lookupdayquery_query_day_uniq")]
+        # A day's busiest queries (the dashboard's candidates), then each one's days (the unique index).
+        indexes = [models.Index(fields=["day", "-lookups"], name="lookupdayquery_day_busy_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.query}: {self.lookups}"
 
 
 class UpdateRun(models.Model):

@@ -160,7 +160,7 @@ class LookupAdmin(RefusesNul, admin.ModelAdmin):
                     "network",
                     "continent_code",
                     ("country_code", "country_name"),
-                    ("subdivision_code", "subdivision_name"),
+                    "subdivisions_shown",
                     "city",
                     "postal_code",
                     ("time_zone", "time_zone_source"),
@@ -170,7 +170,7 @@ class LookupAdmin(RefusesNul, admin.ModelAdmin):
         ("Location", {"fields": ("map",)}),
         ("GeoIP database", {"fields": ("database_edition", "database_build_date")}),
     )
-    readonly_fields = ("requester_address", "map")
+    readonly_fields = ("requester_address", "subdivisions_shown", "map")
 
     class Media:
         css = {"all": ("leaflet/leaflet.css", "lookups/admin.css")}
@@ -216,6 +216,15 @@ class LookupAdmin(RefusesNul, admin.ModelAdmin):
         if obj.requester is None:
             return f"— (requester addresses are {policy})"
         return f"{obj.requester} (requester addresses are {policy})"
+
+    @admin.display(description="subdivisions")
+    def subdivisions_shown(self, obj: Lookup) -> str:
+        """All of them, largest first: "England (ENG), Greater London (LND)"."""
+        names = [
+            f"{item['name']} ({item['iso_code']})" if item["iso_code"] else item["name"]
+            for item in history_filters.subdivisions_of(obj)
+        ]
+        return ", ".join(names) or "—"
 
     @admin.display(description="map")
     def map(self, obj: Lookup) -> str:

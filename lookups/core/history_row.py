@@ -86,8 +86,12 @@ def history_row(
         row["country_code"] = country.get("iso_code") or ""
         row["country_name"] = _english(country)[:100]
     if subdivisions:
-        row["subdivision_code"] = (subdivisions[0].get("iso_code") or "")[:8]
-        row["subdivision_name"] = _english(subdivisions[0])[:100]
+        row["subdivisions"] = [
+            {"iso_code": subdivision.get("iso_code") or "", "name": _english(subdivision)}
+            for subdivision in subdivisions
+        ]
+        row["subdivision_code"] = row["subdivisions"][0]["iso_code"][:8]
+        row["subdivision_name"] = row["subdivisions"][0]["name"][:100]
     if city:
         row["city"] = _english(city)[:100]
     return row

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from lookups.history.rows import COLUMNS, HistoryRow
+from lookups.history.rows import COLUMNS, TAIL, HistoryRow
 
 # The first line of every spool file: the columns of the lines below it, so that a later
 # version whose table has more columns still reads the file.
@@ -28,7 +28,7 @@ _POINT_PREFIX = "0101000020e6100000"
 _pack_point = struct.Struct("<dd").pack
 
 
-_values = operator.itemgetter(*COLUMNS[:-1])
+_values = operator.itemgetter(*COLUMNS[: -len(TAIL)])
 _ADDRESSES = re.compile(r"[0-9A-Fa-f:.,]*")
 
 
@@ -36,15 +36,22 @@ def encode_row(row: HistoryRow) -> bytes:
     """The row as one COPY text line (COLUMNS' order, newline included)."""
     values = _values(row)
     fields = [value if type(value) is str else _field(value) for value in values]
-    location = row["location"]
-    fields.append("\\N" if location is None else _POINT_PREFIX + _pack_point(*location).hex())
     line = "\t".join(fields)
     # Escape only the rare line whose values hold a backslash (other than our NULLs), a newline
     # or a tab of their own: a few scans of the line cost less than one translate per value.
-    nulls = values.count(None) + (location is None)
+    nulls = values.count(None)
     if "\n" in line or "\r" in line or line.count("\t") != len(fields) - 1 or line.count("\\") != nulls:
-        line = "\t".join([_escaped(value) for value in values] + fields[-1:])
-    return (line + "\n").encode()
+        line = "\t".join([_escaped(value) for value in values])
+    location = row["location"]
+    point = "\\N" if location is None else _POINT_PREFIX + _pack_point(*location).hex()
+    return f"{line}\t{_json(row['subdivisions'])}\t{point}\n".encode()
+
+
+def _json(value: Any) -> str:
+    """A jsonb value as COPY text: orjson escapes control characters, leaving backslashes to double."""
+    if not value:
+        return "[]"
+    return orjson.dumps(value).decode().replace("\\", "\\\\")
 
 
 def _escaped(value: Any) -> str:

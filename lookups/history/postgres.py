@@ -1,5 +1,5 @@
 """The one way history rows get into PostgreSQL: COPY into a temporary table, then one INSERT ...
-SELECT ... ON CONFLICT (uid) DO NOTHING.
+SELECT ... ON CONFLICT (uid, created_at) DO NOTHING.
 
 COPY costs PostgreSQL about half the CPU of a multi-row INSERT (docs/history.md has the figures),
 but cannot skip a row already stored, and a replay repeats rows (a replayer killed after its
@@ -41,5 +41,6 @@ def store_lines(data: bytes, columns: Sequence[str] = COLUMNS) -> None:
         cursor.copy_expert(f"COPY {_INCOMING} ({names}) FROM STDIN", io.BytesIO(data))
         cursor.execute(
             f"WITH moved AS (DELETE FROM {_INCOMING} RETURNING *) "  # noqa: S608 (names from the model)
-            f"INSERT INTO {_TABLE} ({names}) SELECT {names} FROM moved ON CONFLICT (uid) DO NOTHING"
+            f"INSERT INTO {_TABLE} ({names}) SELECT {names} FROM moved "
+            "ON CONFLICT (uid, created_at) DO NOTHING"
         )

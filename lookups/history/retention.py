@@ -1,8 +1,11 @@
-"""Deleting old history: the retention period, in batches that never lock the table for long.
+"""Deleting old history: the retention period. Whole partitions first, then rows in batches.
 
-Each batch is one short transaction deleting at most `batch_size` of the oldest rows, found
-through the (created_at, id) index, so that lookups keep recording their rows in between and
-autovacuum can reclaim the space as it goes.
+The history is partitioned by day (lookups.history.partitions): a partition whose rows are all
+older than the cutoff is dropped whole, in seconds, with nothing left to vacuum. What remains
+older than the cutoff is in the day partition the cutoff falls in (and in the default partition,
+if rows landed there): each batch is one short transaction deleting at most `batch_size` of the
+oldest of those rows, found through the (created_at, id) index, so that lookups keep recording
+their rows in between. The run then creates the partitions of the days ahead.
 """
 
 import datetime as dt
@@ -14,6 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from lookups.history import partitions
 from lookups.models import Lookup
 
 DURATION_MESSAGE = (
@@ -53,9 +57,10 @@ def retention_period() -> dt.timedelta | None:
 @dataclass(frozen=True)
 class PurgeResult:
     cutoff: dt.datetime
-    deleted: int  # or, for a dry run, how many would be
+    deleted: int  # or, for a dry run, how many would be; those of dropped partitions included
     batches: int
     dry_run: bool
+    dropped_partitions: tuple[str, ...] = ()
 
 
 def purge_history(
@@ -76,15 +81,17 @@ def purge_history(
     if dry_run:
         count = Lookup.objects.filter(created_at__lt=cutoff).count()
         return PurgeResult(cutoff=cutoff, deleted=count, batches=0, dry_run=True)
+    dropped = partitions.drop_partitions_before(cutoff)
     table = connection.ops.quote_name(Lookup._meta.db_table)
+    # created_at twice: the outer condition prunes the DELETE to the partitions before the cutoff.
     sql = (
-        f"DELETE FROM {table} WHERE id IN "  # noqa: S608 (the table name comes from the model)
-        f"(SELECT id FROM {table} WHERE created_at < %s ORDER BY created_at, id LIMIT %s)"
+        f"DELETE FROM {table} WHERE created_at < %s AND (id, created_at) IN "  # noqa: S608 (the model's name)
+        f"(SELECT id, created_at FROM {table} WHERE created_at < %s ORDER BY created_at, id LIMIT %s)"
     )
     deleted = batches = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, [cutoff, batch_size])
+            cursor.execute(sql, [cutoff, cutoff, batch_size])
             count = cursor.rowcount
         if count == 0:
             break
@@ -94,4 +101,11 @@ def purge_history(
             progress(batches, deleted)
         if count < batch_size:
             break
-    return PurgeResult(cutoff=cutoff, deleted=deleted, batches=batches, dry_run=False)
+    partitions.ensure_partitions(now=now)
+    return PurgeResult(
+        cutoff=cutoff,
+        deleted=dropped.rows + deleted,
+        batches=batches,
+        dry_run=False,
+        dropped_partitions=dropped.partitions,
+    )

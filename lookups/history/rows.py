@@ -1,4 +1,5 @@
-"""A history row: a plain dict of Lookup's columns (the location as (longitude, latitude) or None).
+"""A history row: a plain dict of Lookup's columns (the location as (longitude, latitude) or None,
+the subdivisions as a list of {"iso_code", "name"} dicts).
 
 Building a model instance and a GEOS point per lookup cost more CPU than the lookup itself.
 """
@@ -13,10 +14,12 @@ from lookups.models import Lookup
 
 HistoryRow = dict[str, Any]
 
-# Every Lookup column but the key, the location last: the order rows are encoded in.
+# Encoded last, each in its own way (lookups.history.encoding): JSON, then a point.
+TAIL = ("subdivisions", "location")
+# Every Lookup column but the key, TAIL last: the order rows are encoded in.
 COLUMNS = (
-    *(f.column for f in Lookup._meta.concrete_fields if not f.primary_key and f.column != "location"),
-    "location",
+    *(f.column for f in Lookup._meta.concrete_fields if not f.primary_key and f.column not in TAIL),
+    *TAIL,
 )
 
 DEFAULTS: HistoryRow = {

@@ -28,6 +28,8 @@ from lookups.core.history_row import history_row
 from lookups.core.pipeline import geolocate
 from lookups.errors import HISTORY_UNAVAILABLE_MESSAGE, InvalidQuery
 from lookups.history import breaker, spool
+from lookups.history.encoding import encode_row
+from lookups.history.rows import COLUMNS, give_uids
 from lookups.models import Lookup
 from lookups.tests.geoip_data import LINKOPING_IP, LONDON_IP
 from lookups.web.health import (
@@ -146,6 +148,13 @@ def test_a_row_replayed_twice_is_stored_once(city_database, spool_dir):
             "ip_address": None,
             "requester": None,
             "database_build_date": None,
+        },
+        {
+            "query": "subdivisions",
+            "subdivisions": [
+                {"iso_code": "ENG", "name": 'back\\slash, "quoted", \\N, tab\there, new\nline'},
+                {"iso_code": "LND", "name": "Groß-London \u2028 \U0001f600"},
+            ],
         },
         {"query": "tiny", "location": (1e-05, -0.0), "accuracy_radius": 0},
         {"query": "far", "location": (-179.99999999999997, 89.123456789012345), "accuracy_radius": 1000},
@@ -311,6 +320,24 @@ def test_a_spool_file_of_the_json_lines_format_replays_in_order(city_database, s
     assert b"half a line" in rejected
 
 
+def test_a_spool_file_of_a_version_without_the_subdivisions_column_replays(city_database, spool_dir):
+    """A file spooled before the history kept every subdivision names the columns it has: its
+    rows are stored with no subdivisions list (their first one is in subdivision_code/name)."""
+    (london,) = make_rows(city_database, count=1)
+    give_uids([london])
+    columns = [column for column in COLUMNS if column != "subdivisions"]
+    line = encode_row(london).split(b"\t")
+    del line[COLUMNS.index("subdivisions")]
+    spool_dir.mkdir(parents=True)
+    (spool_dir / "history-oldhost-7.spool").write_bytes(
+        b"#history-copy\t" + "\t".join(columns).encode() + b"\n" + b"\t".join(line)
+    )
+    assert history.replay().rows == 1
+    stored = Lookup.objects.get()
+    assert as_row(stored) == {**london, "subdivisions": []}
+    assert (stored.subdivision_code, stored.subdivision_name) == ("ENG", "England")
+
+
 def as_json_line_data(row: dict) -> dict:
     return json.loads(as_json_line(row))
 
@@ -405,11 +432,13 @@ def test_replay_command_says_when_postgresql_refuses_a_row(city_database, spool_
     assert len(list(spool_dir.glob("*.rejected"))) == 1
 
 
-def test_uid_is_unique_in_postgresql(city_database):
-    shared = uuid.uuid4()
-    Lookup.objects.create(query="a", channel="api", uid=shared)
+def test_uid_is_unique_in_postgresql_with_the_time_it_carries(city_database):
+    """Unique with created_at (a partitioned table's constraints include its partition column):
+    a replayed row repeats both, so that is what must be refused."""
+    shared, moment = uuid.uuid4(), dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+    Lookup.objects.create(query="a", channel="api", uid=shared, created_at=moment)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Lookup.objects.create(query="b", channel="api", uid=shared)
+        Lookup.objects.create(query="b", channel="api", uid=shared, created_at=moment)
 
 
 def test_a_file_put_back_after_failed_replays_keeps_a_short_name(tmp_path):

@@ -1,6 +1,7 @@
 import csv
 import datetime as dt
 import io
+import json
 from http import HTTPStatus
 
 import pytest
@@ -114,6 +115,7 @@ def test_a_row(staff, django_assert_max_num_queries):
             "continent_code": "EU",
             "country": {"iso_code": "GB", "name": "United Kingdom"},
             "subdivision": {"iso_code": "ENG", "name": "England"},
+            "subdivisions": [{"iso_code": "ENG", "name": "England"}],
             "city": "London",
             "postal_code": "EC2V",
             "location": {
@@ -340,3 +342,25 @@ def test_the_schema_documents_the_history(staff):
     names = {parameter["name"] for parameter in operation["parameters"]}
     assert {"since", "until", "country", "channel", "outcome", "query", "page_size", "cursor"} <= names
     assert {"200", "400", "401", "403"} <= set(operation["responses"])
+
+
+TWO_SUBDIVISIONS = [{"iso_code": "ENG", "name": "England"}, {"iso_code": "LND", "name": "Greater London"}]
+
+
+def test_every_subdivision_is_in_the_json_the_first_also_on_its_own(staff):
+    make_lookup(subdivisions=TWO_SUBDIVISIONS)
+    make_lookup(created_at=NOW - dt.timedelta(minutes=1))  # recorded before the list was kept
+    make_failed_lookup(created_at=NOW - dt.timedelta(minutes=2))
+    rows = staff.get(URL).json()["results"]
+    assert [row["subdivisions"] for row in rows] == [TWO_SUBDIVISIONS, TWO_SUBDIVISIONS[:1], []]
+    assert rows[0]["subdivision"] == {"iso_code": "ENG", "name": "England"}
+
+
+def test_csv_has_every_subdivision_as_json_in_its_last_column(staff):
+    make_lookup(subdivisions=TWO_SUBDIVISIONS)
+    make_failed_lookup(created_at=NOW - dt.timedelta(minutes=1))
+    rows = csv_table(staff.get(URL, {"format": "csv"}))
+    assert selectors.HISTORY_CSV.columns[-1] == "subdivisions"
+    assert json.loads(rows[0]["subdivisions"]) == TWO_SUBDIVISIONS
+    assert (rows[0]["subdivision_code"], rows[0]["subdivision_name"]) == ("ENG", "England")
+    assert rows[1]["subdivisions"] == "[]"

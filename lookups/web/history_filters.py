@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import orjson
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -148,6 +149,18 @@ def _empty_as_none(value: str) -> str | None:
     return value or None
 
 
+def subdivisions_of(row: Lookup) -> list[dict]:
+    """Every subdivision of the answer, largest first, as {"iso_code", "name"} (None when empty).
+    A row recorded before the history kept them all has its first one only."""
+    if row.subdivisions:
+        kept = row.subdivisions
+    elif row.subdivision_name:
+        kept = [{"iso_code": row.subdivision_code, "name": row.subdivision_name}]
+    else:
+        kept = []
+    return [{"iso_code": _empty_as_none(item["iso_code"]), "name": item["name"]} for item in kept]
+
+
 def history_row_as_dict(row: Lookup) -> dict:
     """The API body of one history row. Absent data is None, never a missing key."""
     location = row.location
@@ -167,6 +180,7 @@ def history_row_as_dict(row: Lookup) -> dict:
         "subdivision": {"iso_code": _empty_as_none(row.subdivision_code), "name": row.subdivision_name}
         if row.subdivision_name
         else None,
+        "subdivisions": subdivisions_of(row),
         "city": _empty_as_none(row.city),
         "postal_code": _empty_as_none(row.postal_code),
         "location": {
@@ -214,6 +228,8 @@ HISTORY_CSV_COLUMNS = (
     "requester",
     "database_edition",
     "database_build_date",
+    # Last, so that the columns before it keep their places: every subdivision, as JSON.
+    "subdivisions",
 )
 
 
@@ -234,6 +250,7 @@ def _csv_values(body: Mapping) -> dict:
         },
         "database_edition": database.get("edition"),
         "database_build_date": database.get("build_date"),
+        "subdivisions": orjson.dumps(body.get("subdivisions") or []).decode(),
     }
 
 

@@ -1,4 +1,4 @@
-"""Delete lookup history older than the retention period, in short batches."""
+"""Delete lookup history older than the retention period: whole day partitions, then short batches."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -17,8 +17,9 @@ def batch_size(text: str) -> int:
 
 class Command(BaseCommand):
     help = (
-        "Delete lookups older than --older-than (default: LOOKUP_RETENTION_DAYS days), oldest first, "
-        "in batches of short transactions. Run it daily, e.g. from cron."
+        "Delete lookups older than --older-than (default: LOOKUP_RETENTION_DAYS days): day partitions "
+        "wholly older are dropped, the rest goes oldest first in batches of short transactions; then "
+        "the partitions of the days ahead are created. Run it daily, e.g. from cron."
     )
 
     def add_arguments(self, parser):
@@ -29,7 +30,10 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="Count what would go; delete nothing.")
         parser.add_argument(
-            "--batch-size", type=batch_size, default=10_000, help="Rows per DELETE transaction (10000)."
+            "--batch-size",
+            type=batch_size,
+            default=10_000,
+            help="Rows per DELETE transaction (10000), outside dropped partitions.",
         )
 
     def handle(self, *args, older_than: str | None, dry_run: bool, batch_size: int, **options):
@@ -57,9 +61,13 @@ class Command(BaseCommand):
         if result.dry_run:
             self.stdout.write(f"Dry run: {result.deleted:,} lookups recorded before {cutoff} would go.")
         else:
+            dropped = len(result.dropped_partitions)
+            whole = (
+                f", {dropped} day partition{'s' if dropped != 1 else ''} dropped whole and" if dropped else ""
+            )
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"Deleted {result.deleted:,} lookups recorded before {cutoff} "
+                    f"Deleted {result.deleted:,} lookups recorded before {cutoff}{whole} "
                     f"in {result.batches} batch{'es' if result.batches != 1 else ''}."
                 )
             )

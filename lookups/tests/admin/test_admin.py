@@ -275,6 +275,15 @@ def test_detail_shows_the_lookup_and_its_map(viewer_client, django_assert_max_nu
     assert "cdn" not in page.lower()
 
 
+def test_detail_shows_every_subdivision(viewer_client):
+    two = [{"iso_code": "ENG", "name": "England"}, {"iso_code": "LND", "name": "Greater London"}]
+    page = viewer_client.get(detail(make_lookup(subdivisions=two))).content.decode()
+    assert "England (ENG), Greater London (LND)" in page
+    # A row recorded before the history kept them all shows its first one.
+    page = viewer_client.get(detail(make_lookup(query="older"))).content.decode()
+    assert "England (ENG)" in page
+
+
 def test_detail_without_coordinates_says_so(viewer_client):
     row = make_failed_lookup()
     page = viewer_client.get(detail(row)).content.decode()

@@ -1,9 +1,11 @@
+import dataclasses
 import datetime as dt
 
 import pytest
 
 from lookups.core import pipeline
 from lookups.core.geoip import GeoIPReader
+from lookups.core.history_row import history_row
 from lookups.core.resolver import Resolver
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
@@ -211,6 +213,7 @@ def test_a_lookup_is_recorded_with_its_result(city_database):
     assert row.requester == "203.0.113.0"
     assert row.database_edition == "GeoLite2-City"
     assert row.database_build_date is not None
+    assert row.subdivisions == [{"iso_code": "ENG", "name": "England"}]
 
 
 @pytest.mark.parametrize(
@@ -309,3 +312,20 @@ def test_messages_for_the_public_are_plain_sentences(module):
     for name, message in messages.items():
         assert "`" not in message, name
         assert "manage" not in message, name
+
+
+def test_every_subdivision_is_recorded_the_first_also_in_its_own_fields(city_database):
+    result = pipeline.geolocate(LONDON_IP)
+    two = [
+        {"iso_code": "ENG", "names": {"en": "England"}},
+        {"iso_code": "LND", "names": {"en": "Greater London", "de": "Groß-London"}},
+        {"names": {"de": "Nur Deutsch"}},  # neither a code nor an English name
+    ]
+    result = dataclasses.replace(result, record={**result.record, "subdivisions": two})
+    row = history_row(LONDON_IP, result, channel="api", requester=None)
+    assert row["subdivisions"] == [
+        {"iso_code": "ENG", "name": "England"},
+        {"iso_code": "LND", "name": "Greater London"},
+        {"iso_code": "", "name": ""},
+    ]
+    assert (row["subdivision_code"], row["subdivision_name"]) == ("ENG", "England")

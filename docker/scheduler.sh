@@ -1,5 +1,7 @@
 #!/bin/sh
-# The compose file's scheduler service: runs `manage.py update_maxmind` on fixed days, for ever.
+# The compose file's scheduler service: runs `manage.py update_maxmind` on fixed days, for ever,
+# and after each run `manage.py purge_lookups` (the history's retention, which also creates the
+# history's day partitions a week ahead: two runs a week keep them ahead).
 # MaxMind publishes GeoIP2/GeoLite2 City on Tuesdays and Fridays, so by default it runs the day
 # after each, at 04:00 UTC. The app's workers pick the new file up by themselves (shared volume).
 # A failed run leaves the installed database serving and is retried at the next scheduled time.
@@ -60,6 +62,11 @@ update() {
         log "update_maxmind done"
     else
         log "update_maxmind failed (exit $?): the installed database keeps serving; next try at the next run"
+    fi
+    if python manage.py purge_lookups --verbosity 1; then
+        log "purge_lookups done"
+    else
+        log "purge_lookups failed (exit $?): the history keeps its rows until the next run"
     fi
 }
 

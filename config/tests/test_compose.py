@@ -173,7 +173,11 @@ def test_the_stack_starts_in_order_and_the_scheduler_installs_a_database_the_app
     assert app.inspect()["State"]["StartedAt"] == started_at
     assert app.inspect()["RestartCount"] == 0
     assert "update_maxmind done" in project.logs("scheduler")
-    assert "purge_lookups done" in project.logs("scheduler")  # retention and partitions ahead
+    # Then the retention, which also creates the history's partitions ahead.
+    deadline = time.monotonic() + 60
+    while "purge_lookups done" not in project.logs("scheduler") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert "purge_lookups done" in project.logs("scheduler"), project.logs("scheduler")
 
     for service in ("app", "scheduler", "proxy", "valkey"):
         assert project.container(service).inspect()["HostConfig"]["ReadonlyRootfs"] is True, service

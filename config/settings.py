@@ -7,6 +7,7 @@ further down.
 """
 
 import datetime as dt
+import ipaddress
 import os
 from pathlib import Path
 
@@ -93,6 +94,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that the latency histogram (/metrics) measures everything below it.
+    "lookups.web.request_metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "lookups.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -380,6 +383,22 @@ MAP_TILE_ATTRIBUTION = env_str(
 PAGE_THROTTLE_RATE = env_str("PAGE_THROTTLE_RATE", env_str("API_THROTTLE_RATE", "600/minute")) or None
 # Largest CSV file the batch page accepts, in bytes.
 LOOKUP_BATCH_UPLOAD_MAX_BYTES = env_int("LOOKUP_BATCH_UPLOAD_MAX_BYTES", 1024 * 1024)
+
+# --- Metrics (GET /metrics, docs/monitoring.md) ---------------------------------------------------
+
+# Networks whose clients may read /metrics, besides loopback (which always may), e.g. the
+# Prometheus server's "10.0.0.0/8". The client address is resolved through TRUSTED_PROXIES.
+METRICS_ALLOWED = env_list("METRICS_ALLOWED")
+for _network in METRICS_ALLOWED:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED must be IP addresses or networks separated by commas, not {_network!r}"
+        ) from None
+# Any client that sends "Authorization: Bearer <METRICS_TOKEN>" may read /metrics too. Empty:
+# no token is accepted. Secret: never logged or shown.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # --- GeoIP updates (manage.py update_maxmind) ------------------------------------------------------
 

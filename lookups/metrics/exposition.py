@@ -123,7 +123,9 @@ def _mtime(path) -> float:
 def _update_run_families() -> Iterator[Metric]:
     """From the update runs' table, which update_maxmind (a command, not a worker) writes."""
     runs = CounterMetricFamily(
-        "easygeoip_update_runs", "GeoIP database update runs (update_maxmind), by outcome.", labels=["outcome"]
+        "easygeoip_update_runs",
+        "GeoIP database update runs (update_maxmind), by outcome.",
+        labels=["outcome"],
     )
     last = GaugeMetricFamily(
         "easygeoip_update_last_run_timestamp_seconds",
@@ -132,7 +134,9 @@ def _update_run_families() -> Iterator[Metric]:
     )
     if not history.database_recently_unreachable():  # known down: answer at once without them
         try:
-            rows = list(UpdateRun.objects.values("outcome").annotate(runs=Count("id"), last=Max("created_at")))
+            rows = list(
+                UpdateRun.objects.values("outcome").annotate(runs=Count("id"), last=Max("created_at"))
+            )
         except DatabaseError:
             rows = []
         for row in rows:

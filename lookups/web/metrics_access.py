@@ -16,11 +16,11 @@ LOOPBACK = ("127.0.0.0/8", "::1/128")
 METRICS_FORBIDDEN_MESSAGE = (
     "Metrics are open to loopback and the METRICS_ALLOWED networks only, and {address} is in neither."
 )
-METRICS_TOKEN_REQUIRED_MESSAGE = (
+METRICS_BEARER_REQUIRED_MESSAGE = (
     "Metrics are open to loopback and the METRICS_ALLOWED networks only, and {address} is in neither: "
     "send the metrics token as 'Authorization: Bearer <METRICS_TOKEN>'."
 )
-METRICS_TOKEN_INVALID_MESSAGE = "The bearer token is not the metrics token (METRICS_TOKEN)."
+METRICS_BEARER_INVALID_MESSAGE = "The bearer token is not the metrics token (METRICS_TOKEN)."
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,14 @@ def metrics_refusal(*, address: str | None, authorization: str) -> Refusal | Non
         return None
     expected = settings.METRICS_TOKEN
     if not expected:
-        return Refusal(HTTPStatus.FORBIDDEN, METRICS_FORBIDDEN_MESSAGE.format(address=address), challenge=False)
+        return Refusal(
+            HTTPStatus.FORBIDDEN, METRICS_FORBIDDEN_MESSAGE.format(address=address), challenge=False
+        )
     given = _bearer_token(authorization)
     if given is None:
         return Refusal(
-            HTTPStatus.UNAUTHORIZED, METRICS_TOKEN_REQUIRED_MESSAGE.format(address=address), challenge=True
+            HTTPStatus.UNAUTHORIZED, METRICS_BEARER_REQUIRED_MESSAGE.format(address=address), challenge=True
         )
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        return Refusal(HTTPStatus.UNAUTHORIZED, METRICS_TOKEN_INVALID_MESSAGE, challenge=True)
+        return Refusal(HTTPStatus.UNAUTHORIZED, METRICS_BEARER_INVALID_MESSAGE, challenge=True)
     return None

@@ -1,4 +1,4 @@
-"""GET /metrics: the Prometheus metrics (lookups.metrics), for the clients lookups.web.metrics_access lets in."""
+"""GET /metrics: the Prometheus metrics (lookups.metrics), for whom lookups.web.metrics_access lets in."""
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
@@ -14,7 +14,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
         address=client_address(request), authorization=request.META.get("HTTP_AUTHORIZATION", "")
     )
     if refusal is not None:
-        response = HttpResponse(refusal.message + "\n", status=refusal.status, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(
+            refusal.message + "\n", status=refusal.status, content_type="text/plain; charset=utf-8"
+        )
         if refusal.challenge:
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response

@@ -5,9 +5,9 @@ from http import HTTPStatus
 import pytest
 
 from lookups.web.metrics_access import (
+    METRICS_BEARER_INVALID_MESSAGE,
+    METRICS_BEARER_REQUIRED_MESSAGE,
     METRICS_FORBIDDEN_MESSAGE,
-    METRICS_TOKEN_INVALID_MESSAGE,
-    METRICS_TOKEN_REQUIRED_MESSAGE,
     metrics_refusal,
 )
 
@@ -42,11 +42,11 @@ def test_the_token_lets_any_address_in(settings):
 @pytest.mark.parametrize(
     ("authorization", "message"),
     [
-        ("", METRICS_TOKEN_REQUIRED_MESSAGE.format(address="192.0.2.7")),
-        ("Basic czNjcmV0LXRva2Vu", METRICS_TOKEN_REQUIRED_MESSAGE.format(address="192.0.2.7")),
-        ("Bearer", METRICS_TOKEN_REQUIRED_MESSAGE.format(address="192.0.2.7")),
-        ("Bearer wrong", METRICS_TOKEN_INVALID_MESSAGE),
-        ("Bearer s3cret-token-and-more", METRICS_TOKEN_INVALID_MESSAGE),
+        ("", METRICS_BEARER_REQUIRED_MESSAGE.format(address="192.0.2.7")),
+        ("Basic czNjcmV0LXRva2Vu", METRICS_BEARER_REQUIRED_MESSAGE.format(address="192.0.2.7")),
+        ("Bearer", METRICS_BEARER_REQUIRED_MESSAGE.format(address="192.0.2.7")),
+        ("Bearer wrong", METRICS_BEARER_INVALID_MESSAGE),
+        ("Bearer s3cret-token-and-more", METRICS_BEARER_INVALID_MESSAGE),
     ],
 )
 def test_a_missing_or_wrong_token_is_unauthorized(settings, authorization, message):

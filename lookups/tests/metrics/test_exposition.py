@@ -105,6 +105,13 @@ def test_the_endpoint_answers_the_exposition_format_to_loopback(client, city_dat
     } <= names
 
 
+def test_the_endpoint_answers_plain_http_when_https_is_required(client, settings):
+    """Prometheus scrapes gunicorn inside the network, not through the HTTPS proxy."""
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/metrics").status_code == HTTPStatus.OK
+    assert client.get("/api/v1/lookup/").status_code == HTTPStatus.MOVED_PERMANENTLY
+
+
 def test_the_endpoint_refuses_others_in_plain_text(client, settings):
     settings.METRICS_ALLOWED, settings.METRICS_TOKEN = [], ""
     response = client.get("/metrics", REMOTE_ADDR="192.0.2.7")

@@ -19,7 +19,7 @@ from lookups.tests.geoip_data import LONDON_IP, UNKNOWN_PUBLIC_IP
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TOKEN = "metrics-test-token-0123456789"  # noqa: S105 (a test's own token)
+TOKEN = "metrics-test-token-0123456789"
 WORKERS = 3
 
 
@@ -51,7 +51,7 @@ def server(
 
 
 def scrape(server) -> dict[tuple[str, tuple], float]:
-    status, headers, body = server.get("/metrics")
+    status, _headers, body = server.get("/metrics")
     assert status == HTTPStatus.OK, body
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -113,7 +113,8 @@ def test_counters_add_up_across_workers_under_load(server, metrics_dir):
     paths = [f"/api/v1/lookup/{LONDON_IP}"] * 150 + [f"/api/v1/lookup/{UNKNOWN_PUBLIC_IP}"] * 30
     paths += [f"/lookup/{LONDON_IP}"] * 20
     statuses = hammer(server, paths)
-    assert statuses.count(HTTPStatus.OK) == 170 and statuses.count(HTTPStatus.NOT_FOUND) == 30
+    assert statuses.count(HTTPStatus.OK) == 170
+    assert statuses.count(HTTPStatus.NOT_FOUND) == 30
     assert post_batch(server, [LONDON_IP, "london.example.com", "10.0.0.1"]) == HTTPStatus.OK
 
     after = scrape(server)
@@ -179,7 +180,8 @@ def test_a_client_outside_the_allowed_networks_is_refused_through_the_proxy(serv
     assert status == HTTPStatus.UNAUTHORIZED  # a token is configured: it says how to get in
     assert headers["Content-Type"] == "text/plain; charset=utf-8"
     assert headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
-    assert "203.0.113.9" in body.decode() and "METRICS_TOKEN" in body.decode()
+    assert "203.0.113.9" in body.decode()
+    assert "METRICS_TOKEN" in body.decode()
     status, _, body = server.get(
         "/metrics", headers={"X-Forwarded-For": "203.0.113.9", "Authorization": "Bearer wrong"}
     )
@@ -189,11 +191,13 @@ def test_a_client_outside_the_allowed_networks_is_refused_through_the_proxy(serv
 
 def test_an_allowed_network_and_the_token_get_in(server):
     status, _, body = server.get("/metrics", headers={"X-Forwarded-For": "10.20.30.40"})
-    assert status == HTTPStatus.OK and b"easygeoip_lookups_total" in body
+    assert status == HTTPStatus.OK
+    assert b"easygeoip_lookups_total" in body
     status, _, body = server.get(
         "/metrics", headers={"X-Forwarded-For": "203.0.113.9", "Authorization": f"Bearer {TOKEN}"}
     )
-    assert status == HTTPStatus.OK and b"easygeoip_lookups_total" in body
+    assert status == HTTPStatus.OK
+    assert b"easygeoip_lookups_total" in body
 
 
 def test_a_new_gunicorn_starts_counting_from_zero(

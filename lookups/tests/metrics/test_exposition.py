@@ -1,9 +1,14 @@
 """What /metrics answers with, read at scrape time: the databases, the spool, the update runs."""
 
 import datetime as dt
+import json
 import os
+import re
+import shutil
+import subprocess
 import time
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -119,3 +124,48 @@ def test_the_endpoint_refuses_others_in_plain_text(client, settings):
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert "192.0.2.7" in response.content.decode()
     assert client.post("/metrics").status_code == HTTPStatus.METHOD_NOT_ALLOWED
+
+
+# --- The Grafana dashboard (docs/grafana-dashboard.json) -----------------------------------------
+
+DASHBOARD = Path(__file__).resolve().parents[3] / "docs" / "grafana-dashboard.json"
+
+
+def dashboard_expressions() -> list[str]:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [target["expr"] for panel in panels for target in panel.get("targets", [])]
+
+
+def test_the_dashboard_charts_every_metric_and_only_those(city_database):
+    families = {family.name for family in text_string_to_metric_families(exposition.render().decode())}
+    # This process's registry adds prometheus_client's *_created series; gunicorn's workers do not.
+    ours = {name.removesuffix("_created") for name in families if name.startswith("easygeoip_")}
+    charted = {
+        re.sub(r"_(total|bucket|count|sum)$", "", name)
+        for expr in dashboard_expressions()
+        for name in re.findall(r"\beasygeoip_[a-z_]+", expr)
+    }
+    assert {"not charted": sorted(ours - charted), "not exposed": sorted(charted - ours)} == {
+        "not charted": [],
+        "not exposed": [],
+    }
+
+
+def test_the_dashboards_queries_are_valid_promql(tmp_path):
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian's prometheus package; bin/setup test installs it)")
+    # Grafana's variables as Grafana would fill them in, each query a recording rule for promtool.
+    rules = [
+        {
+            "record": f"dashboard:query_{number}",
+            "expr": expr.replace("$__rate_interval", "1m").replace("$instance", ".*"),
+        }
+        for number, expr in enumerate(dashboard_expressions())
+    ]
+    path = tmp_path / "rules.json"  # YAML is a superset of JSON
+    path.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": rules}]}))
+    checked = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -95,7 +95,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First, so that the latency histogram (/metrics) measures everything below it.
-    "lookups.web.request_metrics.RequestMetricsMiddleware",
+    "lookups.web.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "lookups.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

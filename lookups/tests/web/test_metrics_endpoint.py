@@ -47,11 +47,27 @@ def server(
         METRICS_TOKEN=TOKEN,
     )
     with run_gunicorn(env=env, tmp_path=tmp_path_factory.mktemp("gunicorn"), workers=WORKERS) as live:
+        warm_up(live)
         yield live
 
 
+def warm_up(server) -> None:
+    """Wait for every worker to have loaded Django: run_gunicorn returns once the port accepts, and
+    on a busy machine a worker's first request waits longer for that than a test's timeout."""
+    statuses = []
+    threads = [
+        threading.Thread(target=lambda: statuses.append(server.get("/health", timeout=120)[0]))
+        for _ in range(2 * WORKERS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [HTTPStatus.OK] * len(threads)
+
+
 def scrape(server) -> dict[tuple[str, tuple], float]:
-    status, _headers, body = server.get("/metrics")
+    status, _headers, body = server.get("/metrics", timeout=60)
     assert status == HTTPStatus.OK, body
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value

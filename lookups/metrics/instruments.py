@@ -25,8 +25,9 @@ REQUEST_DURATION = Histogram(
 )
 RATE_LIMITED = Counter(
     "easygeoip_rate_limited",
-    "Requests refused with 429 Too Many Requests, by surface (api or page).",
-    ["surface"],
+    "Requests refused with 429 Too Many Requests by a rate limit or the admin's login lockout, by URL "
+    "pattern name.",
+    ["view"],
 )
 # The newest of every worker's: the history's write lag is measured from it (lookups.metrics.exposition).
 HISTORY_LAST_FLUSH_NAME = "easygeoip_history_last_flush_timestamp_seconds"
@@ -65,10 +66,10 @@ def observe_request(view: str, seconds: float) -> None:
     child.observe(seconds)
 
 
-def count_rate_limited(surface: str) -> None:
-    child = _rate_limited_children.get(surface)
+def count_rate_limited(view: str) -> None:
+    child = _rate_limited_children.get(view)
     if child is None:
-        child = _rate_limited_children[surface] = RATE_LIMITED.labels(surface)
+        child = _rate_limited_children[view] = RATE_LIMITED.labels(view)
     child.inc()
 
 

@@ -23,7 +23,6 @@ from lookups.errors import (
     RequestTooLarge,
     Throttled,
 )
-from lookups.metrics.instruments import count_rate_limited
 from lookups.web.api_body import error_as_dict
 
 logger = logging.getLogger(__name__)
@@ -45,8 +44,6 @@ def api_error(exc: Exception, *, path: str = "", authenticate_header: str | None
     """Every error the API returns has one shape: {"error": {"code": ..., "message": ...}}.
     None: not an error of ours (Django answers it: lookups.web.errorpages)."""
     if isinstance(exc, LookupFailed):
-        if isinstance(exc, Throttled):
-            count_rate_limited("api")
         return error_as_dict(exc), exc.status, error_headers(exc)
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge(REQUEST_TOO_LARGE_MESSAGE)
@@ -56,7 +53,6 @@ def api_error(exc: Exception, *, path: str = "", authenticate_header: str | None
         exc = HistoryUnavailable(HISTORY_UNAVAILABLE_MESSAGE)
         return error_as_dict(exc), exc.status, {}
     if isinstance(exc, drf_exceptions.Throttled):
-        count_rate_limited("api")
         seconds = max(1, int(exc.wait or 1))
         return (
             error_body("throttled", THROTTLED_MESSAGE.format(seconds=seconds)),
@@ -88,8 +84,6 @@ def exception_handler(exc: Exception, context) -> Response | None:
 def page_error(exc: Exception) -> LookupFailed | None:
     """The error a page shows (its `status` is the page's), or None: not an error of ours."""
     if isinstance(exc, LookupFailed):
-        if isinstance(exc, Throttled):
-            count_rate_limited("page")
         return exc
     if isinstance(exc, DatabaseError):
         return HistoryUnavailable(HISTORY_UNAVAILABLE_MESSAGE)

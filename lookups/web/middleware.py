@@ -15,7 +15,7 @@ from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
 
-from lookups.metrics.instruments import observe_request
+from lookups.metrics.instruments import count_rate_limited, observe_request
 
 
 class ContentSecurityPolicyMiddleware:
@@ -100,8 +100,10 @@ def _view_label(request) -> str:
 
 
 class RequestMetricsMiddleware:
-    """The request latency histogram (easygeoip_request_duration_seconds): the outermost middleware,
-    so it measures the whole of Django's work, labelled with the URL pattern's name (a bounded set)."""
+    """The request latency histogram (easygeoip_request_duration_seconds), labelled with the URL
+    pattern's name (a bounded set): the outermost middleware, so it measures the whole of Django's
+    work. And the rate limits' refusals: every 429 passes here, whichever limit refused it (the
+    API's, the pages', the admin's login lockout), however the limits are implemented."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -110,5 +112,8 @@ class RequestMetricsMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         # A streamed answer (the admin's CSV export) counts until its first byte is ready.
-        observe_request(_view_label(request), time.perf_counter() - started)
+        view = _view_label(request)
+        observe_request(view, time.perf_counter() - started)
+        if response.status_code == 429:
+            count_rate_limited(view)
         return response

@@ -66,22 +66,25 @@ def test_a_lookup_whose_history_cannot_be_kept_is_not_counted(client, city_datab
 
 
 @pytest.mark.throttled
-def test_rate_limit_refusals_are_counted_by_surface(client, city_database, settings):
+def test_rate_limit_refusals_are_counted_by_view(client, city_database, settings):
     cache.clear()
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "1/minute"}}
     settings.PAGE_THROTTLE_RATE = "1/minute"
 
-    def refused(surface):
-        return REGISTRY.get_sample_value("easygeoip_rate_limited_total", {"surface": surface}) or 0.0
+    def refused(view):
+        return REGISTRY.get_sample_value("easygeoip_rate_limited_total", {"view": view}) or 0.0
 
-    api_before, page_before = refused("api"), refused("page")
+    before = {view: refused(view) for view in ("api-lookup", "api-lookup-batch", "lookup")}
     statuses = [client.get(f"/api/v1/lookup/{LONDON_IP}").status_code for _ in range(3)]
     batch = client.post("/api/v1/lookup/batch", {"queries": [LONDON_IP]}, content_type="application/json")
     statuses.append(batch.status_code)  # DRF's own throttle, the same bucket
     statuses += [client.get(f"/lookup/{LONDON_IP}").status_code for _ in range(2)]
     assert statuses == [200, 429, 429, 429, 200, 429]
-    assert refused("api") - api_before == 3
-    assert refused("page") - page_before == 1
+    assert {view: refused(view) - count for view, count in before.items()} == {
+        "api-lookup": 2,
+        "api-lookup-batch": 1,
+        "lookup": 1,
+    }
     cache.clear()
 
 

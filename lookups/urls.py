@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from lookups.web import api, api_lookup, health, metrics_endpoint, pages, webservice
+from lookups.web import api, api_lookup, health, pages, webservice
 
 # The lookup API first: Django tries patterns in order, and these are the most requested.
 urlpatterns = [
@@ -11,7 +11,6 @@ urlpatterns = [
     path("lookup/<path:query>", pages.lookup_page, name="lookup"),
     path("batch", pages.batch, name="batch"),
     path("health", health.health, name="health"),
-    path("metrics", metrics_endpoint.metrics, name="metrics"),
     # MaxMind's web-service paths, so that its client libraries can use us (lookups.web.webservice).
     re_path(
         r"^geoip/v2\.1/(?P<service>city|country|insights)/(?P<ip_address>[^/]*)$",

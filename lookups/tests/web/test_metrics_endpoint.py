@@ -1,11 +1,13 @@
 """/metrics on a real gunicorn with several workers: the counts add up across them, the text passes
 promtool, and only loopback, METRICS_ALLOWED networks and the token get in."""
 
+import glob
 import json
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import urllib.request
 from http import HTTPStatus
@@ -226,3 +228,24 @@ def test_a_new_gunicorn_starts_counting_from_zero(
             assert lookups_total(scrape(server)) == 0  # what the first one counted is wiped
             hammer(server, [f"/api/v1/lookup/{LONDON_IP}"] * 5, threads=1)
             assert lookups_total(scrape(server), channel="api", outcome="ok") == 5
+
+
+def test_by_default_each_gunicorn_counts_in_a_folder_of_its_own_removed_when_it_stops(
+    django_db_blocker, live_geoip_dir, dns_server, collected_static, tmp_path
+):
+    env = live_environment(geoip_dir=live_geoip_dir, dns_server=dns_server, static_root=collected_static)
+    env["PROMETHEUS_MULTIPROC_DIR"] = ""  # unset: config/gunicorn.conf.py makes one
+    pattern = os.path.join(tempfile.gettempdir(), "easygeoip-metrics-*")
+    before = set(glob.glob(pattern))
+    with run_gunicorn(env=env, tmp_path=tmp_path, workers=2) as server:
+        warm_up(server)
+        hammer(server, [f"/api/v1/lookup/{LONDON_IP}"] * 6, threads=2)
+        assert lookups_total(scrape(server), channel="api", outcome="ok") == 6
+        pids = worker_pids(server)
+        ours = [
+            folder
+            for folder in set(glob.glob(pattern)) - before
+            if any(Path(folder, f"counter_{pid}.db").exists() for pid in pids)
+        ]
+        assert len(ours) == 1
+    assert not Path(ours[0]).exists()

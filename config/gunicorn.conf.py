@@ -1,6 +1,9 @@
 """gunicorn configuration, read from the environment (see the README's deployment table)."""
 
+import glob
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "0")) or (os.cpu_count() or 1) * 2 + 1
@@ -32,6 +35,37 @@ if os.environ.get("GUNICORN_CONTROL_SOCKET") == "off":
     control_socket_disable = True
 elif os.environ.get("GUNICORN_CONTROL_SOCKET"):
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+
+# /metrics sums every worker's counters (prometheus_client's multiprocess mode): each worker writes
+# its own files here. Set before any worker is forked, so they all inherit it; by default a fresh
+# folder of this gunicorn's own, so that several gunicorns on one machine never mix their counts.
+_METRICS_DIR_PREFIX = "easygeoip-metrics-"
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=_METRICS_DIR_PREFIX)
+
+
+def on_starting(server):
+    """Counts start from zero with each gunicorn: wipe what an earlier one left in the folder."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    for path in glob.glob(os.path.join(folder, "*.db")):  # only prometheus_client's files
+        os.remove(path)
+
+
+def child_exit(server, worker):
+    """A worker that ended (recycled, killed) no longer counts in the live gauges."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    # The folder made above, never one an operator named.
+    if os.path.dirname(folder) == tempfile.gettempdir() and os.path.basename(folder).startswith(
+        _METRICS_DIR_PREFIX
+    ):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def post_worker_init(worker):

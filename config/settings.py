@@ -7,6 +7,7 @@ further down.
 """
 
 import datetime as dt
+import ipaddress
 import os
 from pathlib import Path
 
@@ -93,6 +94,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that the latency histogram (/metrics) measures everything below it.
+    "lookups.web.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "lookups.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -221,7 +224,8 @@ CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000 if SECURE_SSL_REDIRECT else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", SECURE_SSL_REDIRECT)
-SECURE_REDIRECT_EXEMPT = [r"^health$"]  # load balancers probe over plain HTTP
+# Load balancers probe, and Prometheus scrapes gunicorn inside the network, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
 if env_bool("DJANGO_BEHIND_HTTPS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -380,6 +384,22 @@ MAP_TILE_ATTRIBUTION = env_str(
 PAGE_THROTTLE_RATE = env_str("PAGE_THROTTLE_RATE", env_str("API_THROTTLE_RATE", "600/minute")) or None
 # Largest CSV file the batch page accepts, in bytes.
 LOOKUP_BATCH_UPLOAD_MAX_BYTES = env_int("LOOKUP_BATCH_UPLOAD_MAX_BYTES", 1024 * 1024)
+
+# --- Metrics (GET /metrics, docs/monitoring.md) ---------------------------------------------------
+
+# Networks whose clients may read /metrics, besides loopback (which always may), e.g. the
+# Prometheus server's "10.0.0.0/8". The client address is resolved through TRUSTED_PROXIES.
+METRICS_ALLOWED = env_list("METRICS_ALLOWED")
+for _network in METRICS_ALLOWED:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED must be IP addresses or networks separated by commas, not {_network!r}"
+        ) from None
+# Any client that sends "Authorization: Bearer <METRICS_TOKEN>" may read /metrics too. Empty:
+# no token is accepted. Secret: never logged or shown.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # --- GeoIP updates (manage.py update_maxmind) ------------------------------------------------------
 

@@ -2,13 +2,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from lookups.web import errorpages
+from lookups.web import errorpages, metrics_endpoint
 from lookups.web.middleware import REDOC_CONTENT_SECURITY_POLICY, content_security_policy
 
 # The service's own URLs first: the lookup API is the most requested (Django tries them in order).
 urlpatterns = [
     path("", include("lookups.urls")),
     path("admin/", admin.site.urls),
+    # For Prometheus inside the network (lookups.web.metrics_access; the proxy never routes it).
+    path("metrics", metrics_endpoint.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file, so the strict CSP holds (lookups.web.middleware).
     path(

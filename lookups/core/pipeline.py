@@ -9,6 +9,7 @@ Collaborators are keyword-only with production defaults: the resolver (DNS) and 
 (the database files), which tests replace with real local ones.
 """
 
+import collections
 import contextlib
 import functools
 import gc
@@ -47,7 +48,8 @@ from lookups.errors import (
     LookupFailed,
     TooManyNames,
 )
-from lookups.models import TimeZoneSource
+from lookups.metrics.instruments import count_lookup, count_lookups
+from lookups.models import OUTCOME_OK, TimeZoneSource
 from timezones.selectors import timezone_at
 
 logger = logging.getLogger(__name__)
@@ -187,8 +189,10 @@ def lookup(
         history.record(
             [history_row(query, error, channel=channel, requester=requester, api_key_id=api_key_id)]
         )
+        count_lookup(channel, error.code)
         raise
     history.record([history_row(query, result, channel=channel, requester=requester, api_key_id=api_key_id)])
+    count_lookup(channel, OUTCOME_OK)
     return result
 
 
@@ -250,6 +254,7 @@ def _lookup_batch(
     created_at = timezone.now()
     answers: dict[str, LookupResult | LookupFailed] = {}
     rows = []
+    outcomes: collections.Counter = collections.Counter()
     for key, (query, parsed) in firsts.items():
         if unavailable is not None:
             outcome: LookupResult | LookupFailed = DatabaseUnavailable(unavailable.message)
@@ -261,9 +266,11 @@ def _lookup_batch(
             except LookupFailed as error:
                 outcome = error
         answers[key] = outcome
+        outcomes[outcome.code if isinstance(outcome, LookupFailed) else OUTCOME_OK] += 1
         text = query if isinstance(query, str) else repr(query)
         rows.append(history_row(text, outcome, channel=channel, requester=requester, created_at=created_at))
     history.record(rows)
+    count_lookups(channel, outcomes)
     return [answers[key] for key in keys]
 
 

@@ -20,6 +20,7 @@ from lookups.errors import HISTORY_UNAVAILABLE_MESSAGE, HistoryUnavailable
 from lookups.history import breaker, spool
 from lookups.history.replay import replay
 from lookups.history.rows import HistoryRow, give_uids
+from lookups.metrics.instruments import history_flushed
 
 logger = logging.getLogger("lookups.history")
 
@@ -49,6 +50,7 @@ def flush() -> None:
     try:
         replay()
         breaker.mark_reachable()
+        history_flushed()  # /metrics: the history's write lag
     except breaker.UNREACHABLE_ERRORS as exc:
         breaker.mark_unreachable()
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

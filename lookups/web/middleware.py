@@ -1,5 +1,5 @@
-"""The Content-Security-Policy header on every response, the admin login lockout, and the
-middleware the lookup API does without.
+"""The Content-Security-Policy header on every response, the admin login lockout, the
+middleware the lookup API does without, and the request latency histogram (/metrics).
 
 Django 5.2 has no CSP support of its own (it arrives in 6.0). Our pages keep all JavaScript
 and CSS in static files, so a strict policy holds; a view that needs another policy sets the
@@ -7,12 +7,15 @@ header itself and this middleware leaves it alone.
 """
 
 import functools
+import time
 
 from axes.middleware import AxesMiddleware
 from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
+
+from lookups.metrics.instruments import count_rate_limited, observe_request
 
 
 class ContentSecurityPolicyMiddleware:
@@ -85,3 +88,32 @@ def _outside_lean_paths(middleware_class):
 SessionMiddleware = _outside_lean_paths(sessions_middleware.SessionMiddleware)
 AuthenticationMiddleware = _outside_lean_paths(auth_middleware.AuthenticationMiddleware)
 MessageMiddleware = _outside_lean_paths(messages_middleware.MessageMiddleware)
+
+
+def _view_label(request) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return "other"  # no URL pattern: static files (whitenoise), 404s, refused hosts
+    if match.namespace == "admin":
+        return "admin"  # one label for the admin's many pages
+    return match.url_name or match.view_name or "other"
+
+
+class RequestMetricsMiddleware:
+    """The request latency histogram (easygeoip_request_duration_seconds), labelled with the URL
+    pattern's name (a bounded set): the outermost middleware, so it measures the whole of Django's
+    work. And the rate limits' refusals: every 429 passes here, whichever limit refused it (the
+    API's, the pages', the admin's login lockout), however the limits are implemented."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        # A streamed answer (the admin's CSV export) counts until its first byte is ready.
+        view = _view_label(request)
+        observe_request(view, time.perf_counter() - started)
+        if response.status_code == 429:
+            count_rate_limited(view)
+        return response

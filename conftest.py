@@ -230,6 +230,10 @@ def run_gunicorn(*, env: dict[str, str], tmp_path: Path, workers: int = 2):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}") from None
                 time.sleep(0.1)
+        # The port accepts before the workers have loaded Django: one answer (whatever its
+        # status) means a worker serves, so a test's first request does not wait on start-up.
+        with contextlib.suppress(OSError):
+            server.get("/health", timeout=60)
         yield server
     finally:
         process.terminate()

@@ -44,6 +44,7 @@ BATCH_INVALID_MESSAGE = 'Send a JSON object such as {"queries": ["8.8.8.8", "exa
 REQUEST_TOO_LARGE_MESSAGE = "The request body is too large."
 THROTTLED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
 METHOD_NOT_ALLOWED_MESSAGE = 'Method "{method}" not allowed.'
+FIELD_NOT_FOUND_MESSAGE = "The GeoIP database has no {field} for {address}."
 UNKNOWN_FORMAT_MESSAGE = "format must be exactly one of {formats}, not {given}."
 
 
@@ -78,6 +79,13 @@ class DNSUnavailable(LookupFailed):
 
 class AddressNotFound(LookupFailed):
     code = "address_not_found"
+    status = HTTPStatus.NOT_FOUND
+
+
+class FieldNotFound(LookupFailed):
+    """The record has no value for the one field asked for (the plain-text answers)."""
+
+    code = "field_not_found"
     status = HTTPStatus.NOT_FOUND
 
 

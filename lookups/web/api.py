@@ -8,7 +8,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,7 +17,7 @@ from lookups.core import pipeline
 from lookups.core.answer import LookupResult
 from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, InvalidCursor
 from lookups.models import Channel
-from lookups.web import history_filters
+from lookups.web import history_filters, text_body
 from lookups.web.api_body import LOOKUP_CSV, batch_item
 from lookups.web.api_schema import (
     BatchInputSerializer,
@@ -81,6 +81,73 @@ class OwnAddressLookupDocumentation(APIView):
         operation_id="lookup_own_address",
         parameters=[_LANGUAGE_PARAMETER],
         responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
+    )
+    def get(self, request: Request) -> Response:
+        raise NotImplementedError  # never routed
+
+
+class PlainTextRenderer(BaseRenderer):
+    """For the schema only: the plain-text views write their own bodies (lookups.web.text_body)."""
+
+    media_type = "text/plain"
+    format = "txt"
+
+
+_TEXT = "text/plain"
+_TEXT_ERRORS = {(status, _TEXT): OpenApiTypes.STR for status in (400, 404, 405, 429, 503)}
+
+
+class PlainTextDocumentation(APIView):
+    """One line of plain text, for curl and scripts (as echoip answers): one field of the lookup of
+    `ip`, or of the caller's own address without it. A missing value (a country-level record has
+    no city) is a 404 `field_not_found`; every error is one line of text with the API's status."""
+
+    authentication_classes = ()
+    renderer_classes = [PlainTextRenderer]  # text only: these paths take no ?format=
+
+    @extend_schema(
+        operation_id="lookup_field_text",
+        parameters=[
+            OpenApiParameter(
+                "field",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                enum=list(text_body.FIELDS),
+                description=(
+                    "country (name), country-iso (ISO 3166 code), city, region (the largest "
+                    "subdivision), coordinates (latitude,longitude), timezone, asn (AS20712), asn-org."
+                ),
+            ),
+            OpenApiParameter(
+                "ip",
+                OpenApiTypes.STR,
+                description="The address (or domain name) to look up; the caller's own address without it.",
+                examples=[OpenApiExample("IPv4", value="81.2.69.142")],
+            ),
+            _LANGUAGE_PARAMETER,
+        ],
+        responses={
+            (200, _TEXT): OpenApiTypes.STR,
+            **_TEXT_ERRORS,
+            # A path that is no field at all: Django's page.
+            (404, "text/html"): OpenApiTypes.STR,
+        },
+    )
+    def get(self, request: Request, field: str) -> Response:
+        raise NotImplementedError  # never routed
+
+
+class OwnAddressTextDocumentation(APIView):
+    """The caller's address as one line of plain text, whatever it is (loopback and private ones
+    too): nothing is looked up or counted. `curl host` (a user agent starting curl/, Wget/, HTTPie/
+    or fetch) gets the same line at `/` instead of the page."""
+
+    authentication_classes = ()
+    renderer_classes = [PlainTextRenderer]
+
+    @extend_schema(
+        operation_id="own_address_text",
+        responses={(200, _TEXT): OpenApiTypes.STR, (405, _TEXT): OpenApiTypes.STR},
     )
     def get(self, request: Request) -> Response:
         raise NotImplementedError  # never routed

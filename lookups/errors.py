@@ -45,6 +45,7 @@ REQUEST_TOO_LARGE_MESSAGE = "The request body is too large."
 THROTTLED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
 METHOD_NOT_ALLOWED_MESSAGE = 'Method "{method}" not allowed.'
 FIELD_NOT_FOUND_MESSAGE = "The GeoIP database has no {field} for {address}."
+UNKNOWN_FIELDS_MESSAGE = "fields names no such field: {given}. The fields are: {fields}."
 UNKNOWN_FORMAT_MESSAGE = "format must be exactly one of {formats}, not {given}."
 
 
@@ -138,6 +139,13 @@ class UnknownFormat(LookupFailed):
     """`?format=` empty, repeated or naming no format the endpoint has."""
 
     code = "unknown_format"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class UnknownFields(LookupFailed):
+    """`?fields=` empty or naming a path a lookup's body does not have."""
+
+    code = "unknown_fields"
     status = HTTPStatus.BAD_REQUEST
 
 

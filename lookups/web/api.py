@@ -29,6 +29,7 @@ from lookups.web.api_schema import (
     LookupResultSerializer,
     MaxMindErrorSerializer,
 )
+from lookups.web.field_selection import FIELD_PATHS, parse_fields, select
 from lookups.web.request_meta import client_address, request_language
 
 _ERROR_RESPONSES = {status: ErrorSerializer for status in (400, 404, 405, 413, 429, 503)}
@@ -52,6 +53,17 @@ _LANGUAGE_PARAMETER = OpenApiParameter(
     description="Language of place names (en, de, fr, ja, ...). Default: Accept-Language, then English.",
 )
 
+_FIELDS_PARAMETER = OpenApiParameter(
+    "fields",
+    OpenApiTypes.STR,
+    description=(
+        "Comma-separated paths of the answer to keep, the structure kept (a list's items keep "
+        "theirs; CSV: exactly the columns they fill, in the fixed order). An unknown path is a 400 "
+        "unknown_fields listing them. error: a failed entry's CSV columns (JSON keeps failed "
+        "entries whole). Paths: " + ", ".join(FIELD_PATHS) + "."
+    ),
+    examples=[OpenApiExample("Country code, city and location", value="country.iso_code,city.name,location")],
+)
 
 # For the schema only: lookups.web.api_lookup's plain Django views answer these operations; their
 # docstrings are the operations' descriptions.
@@ -65,7 +77,7 @@ class LookupDocumentation(APIView):
 
     @extend_schema(
         operation_id="lookup",
-        parameters=[_QUERY_PARAMETER, _LANGUAGE_PARAMETER],
+        parameters=[_QUERY_PARAMETER, _LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
         responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
     )
     def get(self, request: Request, query: str) -> Response:
@@ -79,7 +91,7 @@ class OwnAddressLookupDocumentation(APIView):
 
     @extend_schema(
         operation_id="lookup_own_address",
-        parameters=[_LANGUAGE_PARAMETER],
+        parameters=[_LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
         responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
     )
     def get(self, request: Request) -> Response:
@@ -216,11 +228,13 @@ class BatchLookupView(APIView):
 
     @extend_schema(
         operation_id="lookup_batch",
-        parameters=[_LANGUAGE_PARAMETER],
+        parameters=[_LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
         request=BatchInputSerializer,
         responses={200: BatchOutputSerializer, 415: ErrorSerializer, **_ERROR_RESPONSES},
     )
     def post(self, request: Request) -> Response:
+        # Before the body is read: an unknown ?fields= is refused, nothing looked up.
+        self.selection = parse_fields(request.query_params.getlist("fields"))
         data = request.data
         queries = data.get("queries") if isinstance(data, dict) else None
         if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
@@ -231,10 +245,15 @@ class BatchLookupView(APIView):
             languages = next((a.database.languages for a in answers if isinstance(a, LookupResult)), ())
             language = request_language(request, languages)
             results = [
-                batch_item(query, answer, language=language)
+                select(batch_item(query, answer, language=language), self.selection)
                 for query, answer in zip(queries, answers, strict=True)
             ]
         return Response({"results": results})
+
+    def get_renderer_context(self) -> dict:
+        # CSV in the selected columns (renderers.CSVRenderer reads `csv_table` here first).
+        selection = getattr(self, "selection", None)
+        return {**super().get_renderer_context(), "csv_table": selection.csv_table if selection else None}
 
 
 # --- History ----------------------------------------------------------------------------------

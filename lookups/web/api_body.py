@@ -164,3 +164,36 @@ def _csv_values(body: dict[str, Any]) -> dict[str, Any]:
 
 
 LOOKUP_CSV = CsvTable(columns=LOOKUP_CSV_COLUMNS, values=_csv_values)
+
+# Every leaf of a lookup's body, as a `?fields=` path (a list's items share theirs), and the CSV
+# columns it fills; a path's parents (`country`, `location`) are selectable too
+# (lookups.web.field_selection). `error` is no body field: it selects a failed row's CSV columns.
+LOOKUP_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "query": ("query",),
+    "name": ("name",),
+    "ip_address": ("ip_address",),
+    "addresses": ("addresses",),
+    "network": ("network",),
+    "continent.code": ("continent_code",),
+    "continent.name": ("continent_name",),
+    "country.iso_code": ("country_code",),
+    "country.name": ("country_name",),
+    "registered_country.iso_code": ("registered_country_code",),
+    "registered_country.name": ("registered_country_name",),
+    "subdivisions.iso_code": ("subdivision_1_code", "subdivision_2_code"),
+    "subdivisions.name": ("subdivision_1_name", "subdivision_2_name"),
+    "city.name": ("city",),
+    "postal.code": ("postal_code",),
+    "location.latitude": ("latitude",),
+    "location.longitude": ("longitude",),
+    "location.accuracy_radius": ("accuracy_radius",),
+    "location.time_zone": ("time_zone",),
+    "location.time_zone_source": ("time_zone_source",),
+    "traits.autonomous_system_number": ("autonomous_system_number",),
+    "traits.autonomous_system_organization": ("autonomous_system_organization",),
+    "database.edition": ("database_edition",),
+    "database.build_date": ("database_build_date",),
+    "database.attribution": ("database_attribution",),
+    "language": ("language",),
+    "error": ("error_code", "error_message"),
+}

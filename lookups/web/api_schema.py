@@ -11,7 +11,18 @@ from rest_framework import serializers
 # --- Documentation of the shapes (OpenAPI) ------------------------------------------------------
 
 
-class CodeNameSerializer(serializers.Serializer):
+class TrimmableSerializer(serializers.Serializer):
+    """Every key is there (absent data is null), unless ?fields= leaves it out."""
+
+    # So none is listed as required: lookups.web.field_selection trims the body.
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            field.required = False
+        return fields
+
+
+class CodeNameSerializer(TrimmableSerializer):
     code = serializers.CharField(allow_null=True)
     name = serializers.CharField(allow_null=True)
 
@@ -21,11 +32,11 @@ class CountrySerializer(serializers.Serializer):
     name = serializers.CharField(allow_null=True)
 
 
-class CitySerializer(serializers.Serializer):
+class CitySerializer(TrimmableSerializer):
     name = serializers.CharField(allow_null=True)
 
 
-class PostalSerializer(serializers.Serializer):
+class PostalSerializer(TrimmableSerializer):
     code = serializers.CharField(allow_null=True)
 
 
@@ -41,14 +52,14 @@ class LocationSerializer(serializers.Serializer):
     )
 
 
-class TraitsSerializer(serializers.Serializer):
+class TraitsSerializer(TrimmableSerializer):
     autonomous_system_number = serializers.IntegerField(
         allow_null=True, help_text="From the ASN database, when one is installed."
     )
     autonomous_system_organization = serializers.CharField(allow_null=True)
 
 
-class DatabaseSerializer(serializers.Serializer):
+class DatabaseSerializer(TrimmableSerializer):
     edition = serializers.CharField()
     build_date = serializers.DateTimeField()
     attribution = serializers.CharField(
@@ -56,19 +67,27 @@ class DatabaseSerializer(serializers.Serializer):
     )
 
 
-class LookupResultSerializer(serializers.Serializer):
+class LookupCountrySerializer(TrimmableSerializer, CountrySerializer):
+    """A lookup's country or subdivision (the history's keeps every key: it takes no ?fields=)."""
+
+
+class LookupLocationSerializer(TrimmableSerializer, LocationSerializer):
+    """A lookup's location (the history's keeps every key)."""
+
+
+class LookupResultSerializer(TrimmableSerializer):
     query = serializers.CharField()
     name = serializers.CharField(allow_null=True, help_text="The domain name, in ASCII form.")
     ip_address = serializers.IPAddressField()
     addresses = serializers.ListField(child=serializers.IPAddressField())
     network = serializers.CharField(allow_null=True)
     continent = CodeNameSerializer(allow_null=True)
-    country = CountrySerializer(allow_null=True)
-    registered_country = CountrySerializer(allow_null=True)
-    subdivisions = CountrySerializer(many=True)
+    country = LookupCountrySerializer(allow_null=True)
+    registered_country = LookupCountrySerializer(allow_null=True)
+    subdivisions = LookupCountrySerializer(many=True)
     city = CitySerializer(allow_null=True)
     postal = PostalSerializer()
-    location = LocationSerializer()
+    location = LookupLocationSerializer()
     traits = TraitsSerializer()
     database = DatabaseSerializer()
     language = serializers.CharField()
@@ -98,7 +117,7 @@ class BatchInputSerializer(serializers.Serializer):
 class BatchItemSerializer(serializers.Serializer):
     """Either a lookup result, or {"query": ..., "error": {...}}."""
 
-    query = serializers.CharField()
+    query = serializers.CharField(required=False, help_text="Always there, unless ?fields= leaves it out.")
     error = ErrorDetailSerializer(required=False)
 
 

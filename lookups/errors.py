@@ -45,6 +45,10 @@ REQUEST_TOO_LARGE_MESSAGE = "The request body is too large."
 THROTTLED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
 METHOD_NOT_ALLOWED_MESSAGE = 'Method "{method}" not allowed.'
 FIELD_NOT_FOUND_MESSAGE = "The GeoIP database has no {field} for {address}."
+INVALID_PREFIX_MESSAGE = "Enter a network in CIDR form, such as 81.2.0.0/16 or 2a02:ec80::/32."
+PREFIX_HOST_BITS_MESSAGE = "{given} has host bits set: the network it is in is {network}."
+PREFIX_START_MESSAGE = "start must be an address inside {prefix} (take it from the answer's next link)."
+NETWORKS_LIMIT_MESSAGE = "limit must be a whole number from 1 to {maximum}."
 UNKNOWN_FIELDS_MESSAGE = "fields names no such field: {given}. The fields are: {fields}."
 UNKNOWN_FORMAT_MESSAGE = "format must be exactly one of {formats}, not {given}."
 
@@ -146,6 +150,18 @@ class UnknownFields(LookupFailed):
     """`?fields=` empty or naming a path a lookup's body does not have."""
 
     code = "unknown_fields"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class InvalidPrefix(LookupFailed):
+    """A networks query whose prefix (or start) cannot be understood."""
+
+    code = "invalid_prefix"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class InvalidLimit(LookupFailed):
+    code = "invalid_limit"
     status = HTTPStatus.BAD_REQUEST
 
 

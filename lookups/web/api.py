@@ -13,12 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lookups.core import pipeline
+from lookups.core import networks, pipeline
 from lookups.core.answer import LookupResult
 from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, InvalidCursor
 from lookups.models import Channel
 from lookups.web import history_filters, text_body
-from lookups.web.api_body import LOOKUP_CSV, batch_item
+from lookups.web.api_body import LOOKUP_CSV, NETWORK_CSV, batch_item, networks_page_as_dict
 from lookups.web.api_schema import (
     BatchInputSerializer,
     BatchOutputSerializer,
@@ -28,6 +28,7 @@ from lookups.web.api_schema import (
     HistoryPageSerializer,
     LookupResultSerializer,
     MaxMindErrorSerializer,
+    NetworkPageSerializer,
 )
 from lookups.web.field_selection import FIELD_PATHS, parse_fields, select
 from lookups.web.request_meta import client_address, request_language
@@ -254,6 +255,63 @@ class BatchLookupView(APIView):
         # CSV in the selected columns (renderers.CSVRenderer reads `csv_table` here first).
         selection = getattr(self, "selection", None)
         return {**super().get_renderer_context(), "csv_table": selection.csv_table if selection else None}
+
+
+# --- Networks ---------------------------------------------------------------------------------
+
+
+class NetworksView(APIView):
+    """Every network of the City database inside a prefix, in order, each with its record as a
+    lookup answers it (without the query's keys). A prefix inside one network of the database
+    answers that network. At most `limit` networks a page: `truncated` says there are more, and
+    `next` (also a `Link: <...>; rel="next"` header, for CSV) is the next page. A prefix with host
+    bits set (81.2.69.142/16) is refused, its message naming the network it is in."""
+
+    # Public and limited per address, as the lookups (the same API_THROTTLE_RATE bucket).
+    authentication_classes = ()
+    csv_table = NETWORK_CSV
+
+    @extend_schema(
+        operation_id="networks",
+        parameters=[
+            OpenApiParameter(
+                "prefix",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description="A network in CIDR form (a bare address is its /32 or /128).",
+                examples=[
+                    OpenApiExample("IPv4", value="81.2.0.0/16"),
+                    OpenApiExample("IPv6", value="2a02:ec80::/32"),
+                ],
+            ),
+            OpenApiParameter(
+                "limit",
+                OpenApiTypes.INT,
+                description=f"Networks per page, 1 to {networks.MAX_LIMIT}; {networks.DEFAULT_LIMIT}.",
+            ),
+            OpenApiParameter(
+                "start", OpenApiTypes.STR, description="Where the page starts: from the next link."
+            ),
+            _LANGUAGE_PARAMETER,
+        ],
+        responses={200: NetworkPageSerializer, **_ERROR_RESPONSES},
+    )
+    def get(self, request: Request, prefix: str) -> Response:
+        network = networks.parse_prefix(prefix.removesuffix("/"))
+        start = networks.parse_start(request.query_params.get("start"), network)
+        limit = networks.parse_limit(request.query_params.get("limit"))
+        page = networks.networks_in(network, start=start, limit=limit)
+        next_url = None
+        if page.next_start is not None:
+            query = request.query_params.copy()
+            query["start"] = page.next_start
+            next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        language = request_language(request, page.database.languages)
+        body = networks_page_as_dict(page, language=language, next_url=next_url)
+        return Response(body, headers={"Link": f'<{next_url}>; rel="next"'} if next_url else None)
+
+    def get_renderer_context(self) -> dict:
+        return {**super().get_renderer_context(), "csv_rows": "networks"}
 
 
 # --- History ----------------------------------------------------------------------------------

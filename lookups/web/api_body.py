@@ -11,6 +11,7 @@ from typing import Any
 
 from lookups.core.answer import LookupResult
 from lookups.core.geoip import DatabaseInfo, attribution_for
+from lookups.core.networks import NetworkPage
 from lookups.errors import LookupFailed
 from lookups.web.csv_format import CsvTable
 
@@ -64,6 +65,27 @@ def result_as_dict(result: LookupResult, *, language: str = "en") -> dict[str, A
         },
         "database": {"edition": edition, "build_date": build_date, "attribution": attribution},
         "language": language,
+    }
+
+
+# What a lookup's body says about the query, which a network of a listing has none of.
+_QUERY_KEYS = ("query", "name", "ip_address", "addresses")
+
+
+def network_as_dict(result: LookupResult, *, language: str = "en") -> dict[str, Any]:
+    """One network of a networks listing: a lookup's body without the query's keys."""
+    body = result_as_dict(result, language=language)
+    for key in _QUERY_KEYS:
+        del body[key]
+    return body
+
+
+def networks_page_as_dict(page: NetworkPage, *, language: str, next_url: str | None) -> dict[str, Any]:
+    return {
+        "prefix": page.prefix,
+        "networks": [network_as_dict(result, language=language) for result in page.networks],
+        "truncated": page.truncated,
+        "next": next_url,
     }
 
 
@@ -164,6 +186,17 @@ def _csv_values(body: dict[str, Any]) -> dict[str, Any]:
 
 
 LOOKUP_CSV = CsvTable(columns=LOOKUP_CSV_COLUMNS, values=_csv_values)
+
+# A networks listing: one row per network, the network first (ready for an ipset or a firewall:
+# `tail -n +2 | cut -d, -f1`), then a lookup's other columns.
+NETWORK_CSV = CsvTable(
+    columns=tuple(
+        column
+        for column in LOOKUP_CSV_COLUMNS
+        if column not in ("query", "name", "ip_address", "addresses", "error_code", "error_message")
+    ),
+    values=_csv_values,
+)
 
 # Every leaf of a lookup's body, as a `?fields=` path (a list's items share theirs), and the CSV
 # columns it fills; a path's parents (`country`, `location`) are selectable too

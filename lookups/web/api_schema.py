@@ -93,6 +93,29 @@ class LookupResultSerializer(TrimmableSerializer):
     language = serializers.CharField()
 
 
+class NetworkSerializer(serializers.Serializer):
+    """A network of a listing: a lookup's body without query, name, ip_address and addresses."""
+
+    network = serializers.CharField()
+    continent = CodeNameSerializer(allow_null=True)
+    country = LookupCountrySerializer(allow_null=True)
+    registered_country = LookupCountrySerializer(allow_null=True)
+    subdivisions = LookupCountrySerializer(many=True)
+    city = CitySerializer(allow_null=True)
+    postal = PostalSerializer()
+    location = LookupLocationSerializer()
+    traits = TraitsSerializer()
+    database = DatabaseSerializer()
+    language = serializers.CharField()
+
+
+class NetworkPageSerializer(serializers.Serializer):
+    prefix = serializers.CharField(help_text="The prefix asked for, in its canonical form.")
+    networks = NetworkSerializer(many=True)
+    truncated = serializers.BooleanField(help_text="Whether the prefix holds more networks than this page.")
+    next = serializers.URLField(allow_null=True, help_text="The next page, when truncated.")
+
+
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()

@@ -1,0 +1,263 @@
+"""`GET /api/v1/networks/<prefix>` (lookups.core.networks, lookups.web.api.NetworksView): every
+network of the database inside a prefix, the database's own (same prefix length, same record),
+in order, paginated, as CSV for an ipset; bad prefixes refused."""
+
+import csv
+import io
+from http import HTTPStatus
+
+import maxminddb
+import pytest
+from django.core.cache import cache
+from mmdb_writer import MmdbU16
+
+from lookups.core import networks as networks_module
+from lookups.core.geoip import GeoIPReader
+from lookups.errors import (
+    INVALID_PREFIX_MESSAGE,
+    NETWORKS_LIMIT_MESSAGE,
+    PREFIX_HOST_BITS_MESSAGE,
+    PREFIX_START_MESSAGE,
+)
+from lookups.models import Lookup
+from lookups.tests.geoip_data import (
+    BERLIN,
+    LONDON,
+    LONDON_IP,
+    NETWORKS,
+    build_asn_database,
+    build_city_database,
+)
+from lookups.web.api_body import NETWORK_CSV
+
+pytestmark = pytest.mark.django_db
+
+
+def _city(number: int) -> dict:
+    return {**LONDON, "city": {"names": {"en": f"Town {number}"}}, "postal": {"code": str(number)}}
+
+
+# Networks of all sizes with gaps between them, in IPv4 and IPv6, besides the usual test ones.
+MANY = {
+    **NETWORKS,
+    **{f"81.2.{third}.0/24": _city(third) for third in range(0, 60, 3)},
+    **{f"81.3.0.{fourth}/28": _city(1000 + fourth) for fourth in range(0, 256, 32)},
+    "81.3.128.0/17": _city(2000),
+    **{f"2a02:ec90:{block:x}::/48": _city(3000 + block) for block in range(0, 40, 7)},
+    "2a03::/32": {**BERLIN, "location": {**BERLIN["location"], "accuracy_radius": MmdbU16(5)}},
+}
+
+
+@pytest.fixture
+def many_networks(geoip_dir):
+    return build_city_database(geoip_dir / "GeoLite2-City.mmdb", networks=MANY)
+
+
+def databases_own(path, prefix: str) -> list[tuple[str, dict]]:
+    """The networks inside `prefix` (or holding it) by maxminddb's own walk of the whole tree."""
+    import ipaddress
+
+    wanted = ipaddress.ip_network(prefix)
+    with maxminddb.open_database(str(path), maxminddb.MODE_FILE) as reader:
+        return [
+            (str(network), record)
+            for network, record in reader
+            if network.version == wanted.version and (network.subnet_of(wanted) or wanted.subnet_of(network))
+        ]
+
+
+def listing(client, prefix: str, **params) -> dict:
+    response = client.get(f"/api/v1/networks/{prefix}", params)
+    assert response.status_code == HTTPStatus.OK, response.content
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    "prefix", ["81.2.0.0/16", "81.0.0.0/8", "81.3.0.0/24", "81.2.69.0/24", "2a02:ec90::/32", "2000::/3"]
+)
+def test_every_network_is_the_database_s_own_in_order(client, many_networks, prefix):
+    body = listing(client, prefix)
+    own = databases_own(many_networks, prefix)
+    assert own  # the prefix holds some
+    assert [entry["network"] for entry in body["networks"]] == [network for network, _ in own]
+    for entry, (_, record) in zip(body["networks"], own, strict=True):
+        assert entry["city"] == ({"name": record["city"]["names"]["en"]} if "city" in record else None)
+        assert entry["postal"]["code"] == (record.get("postal") or {}).get("code")
+    assert body["truncated"] is False
+    assert body["next"] is None
+
+
+def test_the_whole_ipv6_space_answers_ipv4_once_as_ipv4(client, many_networks):
+    """::/0 of an IPv6 database: the IPv4 subtree once, as IPv4 networks, its aliases skipped."""
+    networks = [entry["network"] for entry in listing(client, "::/0")["networks"]]
+    with maxminddb.open_database(str(many_networks), maxminddb.MODE_FILE) as reader:
+        assert networks == [str(network) for network, _ in reader]
+    assert len(networks) == len(set(networks))
+    assert "81.2.69.0/24" in networks
+
+
+def test_a_network_answers_as_a_lookup_does_without_the_query(client, many_networks):
+    entry = listing(client, "81.2.69.0/24")["networks"]
+    lookup = client.get(f"/api/v1/lookup/{LONDON_IP}").json()
+    for key in ("query", "name", "ip_address", "addresses"):
+        del lookup[key]
+    assert entry == [lookup]
+
+
+def test_a_prefix_inside_one_network_answers_that_network(client, many_networks):
+    assert [e["network"] for e in listing(client, "81.2.69.128/25")["networks"]] == ["81.2.69.0/24"]
+    assert [e["network"] for e in listing(client, "81.2.69.142")["networks"]] == ["81.2.69.0/24"]
+    assert [e["network"] for e in listing(client, "2a02:ec80::/32")["networks"]] == ["2a02:ec80::/29"]
+
+
+def test_time_zones_come_from_tz_world_when_the_record_has_none(client, city_database):
+    (entry,) = listing(client, "89.160.20.0/24")["networks"]
+    assert entry["location"]["time_zone"] == "Europe/Stockholm"
+    assert entry["location"]["time_zone_source"] == "tz_world"
+
+
+def test_a_prefix_without_networks_is_an_empty_list(client, many_networks):
+    assert listing(client, "10.0.0.0/8") == {
+        "prefix": "10.0.0.0/8",
+        "networks": [],
+        "truncated": False,
+        "next": None,
+    }
+
+
+def test_pages_follow_one_another_to_the_whole_list(client, many_networks):
+    whole = [entry["network"] for entry in listing(client, "81.0.0.0/8")["networks"]]
+    seen, url, pages = [], "/api/v1/networks/81.0.0.0/8?limit=7", 0
+    while url:
+        response = client.get(url)
+        body = response.json()
+        assert len(body["networks"]) <= 7
+        seen += [entry["network"] for entry in body["networks"]]
+        assert body["truncated"] is (body["next"] is not None)
+        if body["next"]:
+            assert response["Link"] == f'<{body["next"]}>; rel="next"'
+            assert "limit=7" in body["next"]
+        url, pages = body["next"], pages + 1
+    assert seen == whole
+    assert pages == -(-len(whole) // 7)
+
+
+def test_csv_is_ready_for_an_ipset(client, many_networks):
+    response = client.get("/api/v1/networks/81.3.0.0/16", {"format": "csv"})
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    header, *rows = csv.reader(io.StringIO(response.content.decode()))
+    assert tuple(header) == NETWORK_CSV.columns
+    assert header[0] == "network"
+    assert [row[0] for row in rows] == [n for n, _ in databases_own(many_networks, "81.3.0.0/16")]
+    truncated = client.get("/api/v1/networks/81.3.0.0/16", {"format": "csv", "limit": "2"})
+    assert len(list(csv.reader(io.StringIO(truncated.content.decode())))) == 3
+    assert 'rel="next"' in truncated["Link"]
+
+
+def test_the_walk_skips_network_by_network(many_networks, settings):
+    """A /8 holding a few dozen networks costs a lookup per network or gap, not one per address."""
+    counted = CountingReader(many_networks)
+    page = networks_module.networks_in(networks_module.parse_prefix("81.0.0.0/8"), limit=1000, reader=counted)
+    assert len(page.networks) == len(databases_own(many_networks, "81.0.0.0/8"))
+    assert counted.lookups < 40 * len(page.networks)
+
+
+class CountingReader(GeoIPReader):
+    def __init__(self, path):
+        super().__init__(path)
+        self.lookups = 0
+
+    def open_database(self):
+        database, info = super().open_database()
+        owner = self
+
+        class Counting:
+            def get_with_prefix_len(self, address):
+                owner.lookups += 1
+                return database.get_with_prefix_len(address)
+
+        return Counting(), info
+
+
+def test_traits_when_the_asn_network_holds_the_whole_network(client, many_networks):
+    build_asn_database(
+        many_networks.parent / "GeoLite2-ASN.mmdb",
+        networks={
+            "81.2.69.0/24": {"autonomous_system_number": 20712, "autonomous_system_organization": "AA"},
+            "81.3.128.0/18": {"autonomous_system_number": 64500, "autonomous_system_organization": "Half"},
+        },
+    )
+    by_network = {e["network"]: e["traits"] for e in listing(client, "81.0.0.0/8")["networks"]}
+    assert by_network["81.2.69.0/24"] == {
+        "autonomous_system_number": 20712,
+        "autonomous_system_organization": "AA",
+    }
+    # 81.3.128.0/17 spans more than one AS network: no AS claimed for all of it.
+    assert by_network["81.3.128.0/17"]["autonomous_system_number"] is None
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "message"),
+    [
+        ("nope", {}, INVALID_PREFIX_MESSAGE),
+        ("81.2.0.0/33", {}, INVALID_PREFIX_MESSAGE),
+        ("81.2.0.0/16/8", {}, INVALID_PREFIX_MESSAGE),
+        ("fe80::1%25eth0/64", {}, INVALID_PREFIX_MESSAGE),
+        ("fe80::%25eth0/64", {}, INVALID_PREFIX_MESSAGE),
+        (
+            "81.2.69.142/16",
+            {},
+            PREFIX_HOST_BITS_MESSAGE.format(given="81.2.69.142/16", network="81.2.0.0/16"),
+        ),
+        ("81.2.0.0/16", {"start": "81.3.0.0"}, PREFIX_START_MESSAGE.format(prefix="81.2.0.0/16")),
+        ("81.2.0.0/16", {"start": "::1"}, PREFIX_START_MESSAGE.format(prefix="81.2.0.0/16")),
+        ("81.2.0.0/16", {"limit": "0"}, NETWORKS_LIMIT_MESSAGE.format(maximum=networks_module.MAX_LIMIT)),
+        ("81.2.0.0/16", {"limit": "10001"}, NETWORKS_LIMIT_MESSAGE.format(maximum=networks_module.MAX_LIMIT)),
+        ("81.2.0.0/16", {"limit": "٣"}, NETWORKS_LIMIT_MESSAGE.format(maximum=networks_module.MAX_LIMIT)),
+    ],
+)
+def test_bad_prefixes_are_400_with_a_message(client, many_networks, path, params, message):
+    response = client.get(f"/api/v1/networks/{path}", params)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["error"]["message"] == message
+
+
+def test_no_database_is_503(client, geoip_dir):
+    response = client.get("/api/v1/networks/81.2.0.0/16")
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["error"]["code"] == "database_unavailable"
+
+
+def test_an_ipv4_database_has_no_ipv6_networks(client, geoip_dir):
+    build_city_database(geoip_dir / "GeoLite2-City.mmdb", ip_version=4)
+    assert listing(client, "2a02:ec80::/29")["networks"] == []
+    assert [e["network"] for e in listing(client, "81.2.0.0/16")["networks"]] == ["81.2.69.0/24"]
+
+
+def test_listings_are_not_lookups_in_the_history(client, many_networks):
+    listing(client, "81.2.0.0/16")
+    assert not Lookup.objects.exists()
+
+
+@pytest.mark.throttled
+def test_the_api_s_rate_limit_counts_them(client, many_networks, settings):
+    cache.clear()
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "2/minute"}}
+    caller = {"REMOTE_ADDR": "198.51.100.9"}
+    assert client.get(f"/api/v1/lookup/{LONDON_IP}", **caller).status_code == HTTPStatus.OK
+    assert client.get("/api/v1/networks/81.2.0.0/16", **caller).status_code == HTTPStatus.OK
+    response = client.get("/api/v1/networks/81.2.0.0/16", **caller)
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert response.json()["error"]["code"] == "throttled"
+    cache.clear()
+
+
+def test_the_schema_documents_the_listing_and_matches_its_bodies(client, many_networks):
+    from lookups.web.api_schema import NetworkPageSerializer, NetworkSerializer
+
+    operation = client.get("/api/schema/?format=json").json()["paths"]["/api/v1/networks/{prefix}"]["get"]
+    assert operation["operationId"] == "networks"
+    assert {p["name"] for p in operation["parameters"]} >= {"prefix", "limit", "start", "lang", "format"}
+    body = listing(client, "81.2.0.0/16")
+    assert set(body) == set(NetworkPageSerializer().fields)
+    assert set(body["networks"][0]) == set(NetworkSerializer().fields)

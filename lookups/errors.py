@@ -49,6 +49,12 @@ INVALID_PREFIX_MESSAGE = "Enter a network in CIDR form, such as 81.2.0.0/16 or 2
 PREFIX_HOST_BITS_MESSAGE = "{given} has host bits set: the network it is in is {network}."
 PREFIX_START_MESSAGE = "start must be an address inside {prefix} (take it from the answer's next link)."
 NETWORKS_LIMIT_MESSAGE = "limit must be a whole number from 1 to {maximum}."
+INVALID_ASN_MESSAGE = "Enter an AS number from 0 to 4294967295, such as 20712 or AS20712."
+ASN_DATABASE_MISSING_MESSAGE = "No ASN database is installed, so the networks of an AS cannot be listed."
+ASN_INDEX_MISSING_MESSAGE = (
+    "The networks of the installed ASN database have not been indexed yet, so they cannot be listed. "
+    "Try again later."
+)
 UNKNOWN_FIELDS_MESSAGE = "fields names no such field: {given}. The fields are: {fields}."
 UNKNOWN_FORMAT_MESSAGE = "format must be exactly one of {formats}, not {given}."
 
@@ -158,6 +164,18 @@ class InvalidPrefix(LookupFailed):
 
     code = "invalid_prefix"
     status = HTTPStatus.BAD_REQUEST
+
+
+class InvalidAsn(LookupFailed):
+    code = "invalid_asn"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class AsnIndexUnavailable(LookupFailed):
+    """No ASN database, or none indexed (installed before the index existed, or being replaced)."""
+
+    code = "asn_index_unavailable"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
 
 
 class InvalidLimit(LookupFailed):

@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/v1/lookup/batch", api.BatchLookupView.as_view(), name="api-lookup-batch"),
     path("api/v1/lookup/<path:query>", api_lookup.lookup, name="api-lookup"),
     path("api/v1/networks/<path:prefix>", api.NetworksView.as_view(), name="api-networks"),
+    path("api/v1/asn/<str:number>/networks", api.AsnNetworksView.as_view(), name="api-asn-networks"),
     path("", pages.home, name="home"),
     path("lookup/<path:query>", pages.lookup_page, name="lookup"),
     path("batch", pages.batch, name="batch"),

@@ -13,13 +13,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lookups.core import networks, pipeline
+from lookups.core import asn_networks, networks, pipeline
 from lookups.core.answer import LookupResult
 from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, InvalidCursor
 from lookups.models import Channel
 from lookups.web import history_filters, text_body
-from lookups.web.api_body import LOOKUP_CSV, NETWORK_CSV, batch_item, networks_page_as_dict
+from lookups.web.api_body import (
+    ASN_NETWORK_CSV,
+    LOOKUP_CSV,
+    NETWORK_CSV,
+    asn_networks_page_as_dict,
+    batch_item,
+    networks_page_as_dict,
+)
 from lookups.web.api_schema import (
+    AsnNetworkPageSerializer,
     BatchInputSerializer,
     BatchOutputSerializer,
     ErrorSerializer,
@@ -301,17 +309,67 @@ class NetworksView(APIView):
         start = networks.parse_start(request.query_params.get("start"), network)
         limit = networks.parse_limit(request.query_params.get("limit"))
         page = networks.networks_in(network, start=start, limit=limit)
-        next_url = None
-        if page.next_start is not None:
-            query = request.query_params.copy()
-            query["start"] = page.next_start
-            next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        next_url = _next_page(request, page.next_start)
         language = request_language(request, page.database.languages)
         body = networks_page_as_dict(page, language=language, next_url=next_url)
-        return Response(body, headers={"Link": f'<{next_url}>; rel="next"'} if next_url else None)
+        return Response(body, headers=_link_headers(next_url))
 
     def get_renderer_context(self) -> dict:
         return {**super().get_renderer_context(), "csv_rows": "networks"}
+
+
+class AsnNetworksView(APIView):
+    """Every network of one autonomous system in the ASN database (GEOIP_ASN), IPv4 first, in
+    address order, from the index the updater builds when it installs that database. Paginated as
+    the networks of a prefix: `truncated`, and `next` (also a `Link` header)."""
+
+    authentication_classes = ()
+    csv_table = ASN_NETWORK_CSV
+
+    @extend_schema(
+        operation_id="asn_networks",
+        parameters=[
+            OpenApiParameter(
+                "number",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description="The AS number, with or without AS before it.",
+                examples=[OpenApiExample("AS number", value="20712")],
+            ),
+            OpenApiParameter(
+                "limit",
+                OpenApiTypes.INT,
+                description=f"Networks per page, 1 to {networks.MAX_LIMIT}; {networks.DEFAULT_LIMIT}.",
+            ),
+            OpenApiParameter(
+                "start", OpenApiTypes.STR, description="Where the page starts: from the next link."
+            ),
+        ],
+        responses={200: AsnNetworkPageSerializer, **_ERROR_RESPONSES},
+    )
+    def get(self, request: Request, number: str) -> Response:
+        asn = asn_networks.parse_asn(number)
+        start = asn_networks.parse_start(request.query_params.get("start"))
+        limit = networks.parse_limit(request.query_params.get("limit"))
+        page = asn_networks.networks_of(asn, start=start, limit=limit)
+        next_url = _next_page(request, page.next_start)
+        return Response(asn_networks_page_as_dict(page, next_url=next_url), headers=_link_headers(next_url))
+
+    def get_renderer_context(self) -> dict:
+        return {**super().get_renderer_context(), "csv_rows": "networks"}
+
+
+def _next_page(request: Request, start: str | None) -> str | None:
+    """This listing's address with `start` set to where the next page begins, or None."""
+    if start is None:
+        return None
+    query = request.query_params.copy()
+    query["start"] = start
+    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+
+
+def _link_headers(next_url: str | None) -> dict[str, str] | None:
+    return {"Link": f'<{next_url}>; rel="next"'} if next_url else None
 
 
 # --- History ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import functools
 from typing import Any
 
 from lookups.core.answer import LookupResult
+from lookups.core.asn_networks import AsnNetworkPage
 from lookups.core.geoip import DatabaseInfo, attribution_for
 from lookups.core.networks import NetworkPage
 from lookups.errors import LookupFailed
@@ -84,6 +85,16 @@ def networks_page_as_dict(page: NetworkPage, *, language: str, next_url: str | N
     return {
         "prefix": page.prefix,
         "networks": [network_as_dict(result, language=language) for result in page.networks],
+        "truncated": page.truncated,
+        "next": next_url,
+    }
+
+
+def asn_networks_page_as_dict(page: AsnNetworkPage, *, next_url: str | None) -> dict[str, Any]:
+    return {
+        "autonomous_system_number": page.asn,
+        "autonomous_system_organization": page.organization,
+        "networks": [{"network": network} for network in page.networks],
         "truncated": page.truncated,
         "next": next_url,
     }
@@ -230,3 +241,6 @@ LOOKUP_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
     "language": ("language",),
     "error": ("error_code", "error_message"),
 }
+
+# An AS's networks: the network alone, one a line after the header (for an ipset or a firewall).
+ASN_NETWORK_CSV = CsvTable(columns=("network",), values=lambda body: body)

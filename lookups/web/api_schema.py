@@ -116,6 +116,20 @@ class NetworkPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True, help_text="The next page, when truncated.")
 
 
+class AsnNetworkSerializer(serializers.Serializer):
+    network = serializers.CharField()
+
+
+class AsnNetworkPageSerializer(serializers.Serializer):
+    autonomous_system_number = serializers.IntegerField()
+    autonomous_system_organization = serializers.CharField(
+        allow_null=True, help_text="null when the database has no network of this AS."
+    )
+    networks = AsnNetworkSerializer(many=True)
+    truncated = serializers.BooleanField()
+    next = serializers.URLField(allow_null=True)
+
+
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()

@@ -171,8 +171,15 @@ class InvalidAsn(LookupFailed):
     status = HTTPStatus.BAD_REQUEST
 
 
+class AsnDatabaseMissing(LookupFailed):
+    """No ASN database here (it is optional): there are no AS networks to list."""
+
+    code = "asn_database_missing"
+    status = HTTPStatus.NOT_FOUND
+
+
 class AsnIndexUnavailable(LookupFailed):
-    """No ASN database, or none indexed (installed before the index existed, or being replaced)."""
+    """An ASN database without its index (put in place without update_maxmind)."""
 
     code = "asn_index_unavailable"
     status = HTTPStatus.SERVICE_UNAVAILABLE

@@ -20,6 +20,7 @@ from lookups.errors import (
     ASN_INDEX_MISSING_MESSAGE,
     INVALID_ASN_MESSAGE,
     PREFIX_START_MESSAGE,
+    AsnDatabaseMissing,
     AsnIndexUnavailable,
     DatabaseUnavailable,
     InvalidAsn,
@@ -81,12 +82,12 @@ def networks_of(
     reader: GeoIPReader | None = None,
 ) -> AsnNetworkPage:
     """At most `limit` networks of `asn`, IPv4 first, in address order, from `start` on.
-    Raises AsnIndexUnavailable."""
+    Raises AsnDatabaseMissing or AsnIndexUnavailable."""
     reader = reader or default_asn_reader()
     try:
         info = reader.info()
     except DatabaseUnavailable:
-        raise AsnIndexUnavailable(ASN_DATABASE_MISSING_MESSAGE) from None
+        raise AsnDatabaseMissing(ASN_DATABASE_MISSING_MESSAGE) from None
     path = index_path(
         Path(info.path), build_epoch=int(info.build_date.timestamp()), node_count=info.node_count
     )

@@ -1,5 +1,5 @@
 """`GET /api/v1/asn/<number>/networks` (lookups.core.asn_networks): an AS's networks from the
-index built at install, in order, paginated, as CSV; no ASN database or no index: 503."""
+index built at install, in order, paginated, as CSV; no ASN database 404, no index 503."""
 
 import csv
 import io
@@ -105,11 +105,11 @@ def test_a_bad_start_is_400(client, indexed_asn):
     assert response.json()["error"]["code"] == "invalid_prefix"
 
 
-def test_without_an_asn_database_503(client, city_database):
+def test_without_an_asn_database_404(client, city_database):
     response = client.get("/api/v1/asn/20712/networks")
-    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.status_code == HTTPStatus.NOT_FOUND
     assert response.json()["error"] == {
-        "code": "asn_index_unavailable",
+        "code": "asn_database_missing",
         "message": ASN_DATABASE_MISSING_MESSAGE,
     }
 

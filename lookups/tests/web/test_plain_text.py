@@ -1,6 +1,8 @@
 """Plain text for curl (lookups.web.plain_text): /ip, the field paths, `curl host` at /, errors as
 one line with the API's statuses, the API's rate limit, and the history."""
 
+import shutil
+import subprocess
 from http import HTTPStatus
 
 import pytest
@@ -206,3 +208,32 @@ def test_the_schema_documents_the_text_paths(client):
     own = schema["paths"]["/ip"]["get"]
     assert own["operationId"] == "own_address_text"
     assert set(own["responses"]["200"]["content"]) == {"text/plain"}
+
+
+# --- Through gunicorn, with the real curl and wget ------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # the server records the lookups itself
+@pytest.mark.skipif(not shutil.which("curl") or not shutil.which("wget"), reason="needs curl and wget")
+def test_curl_and_wget_against_gunicorn(gunicorn_server):
+    def curl(*args: str) -> str:
+        run = subprocess.run(["curl", "-sS", *args], capture_output=True, text=True, timeout=30, check=True)
+        return run.stdout
+
+    url = gunicorn_server.url
+    assert curl(f"{url}/") == "127.0.0.1\n"  # curl host: its address, not the page
+    assert curl(f"{url}/ip") == "127.0.0.1\n"
+    assert curl(f"{url}/country-iso?ip={LONDON_IP}") == "GB\n"
+    assert curl("-H", "Accept-Language: de", f"{url}/country?ip={LONDON_IP}") == "Vereinigtes Königreich\n"
+    status = curl("-o", "/dev/null", "-w", "%{http_code} %{content_type}", f"{url}/city?ip=10.0.0.1")
+    assert status == "400 text/plain; charset=utf-8"
+    head = curl("-I", f"{url}/country-iso?ip={LONDON_IP}")
+    assert head.startswith("HTTP/1.1 200")
+    wget = subprocess.run(["wget", "-qO-", f"{url}/"], capture_output=True, text=True, timeout=30, check=True)
+    assert wget.stdout == "127.0.0.1\n"
+    # A browser still gets the page.
+    status, headers, page = gunicorn_server.get("/", headers={"User-Agent": "Mozilla/5.0"})
+    assert status == HTTPStatus.OK
+    assert headers["Content-Type"].startswith("text/html")
+    assert b"<html" in page
+    assert "User-Agent" in headers["Vary"]

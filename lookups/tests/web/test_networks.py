@@ -9,10 +9,8 @@ from http import HTTPStatus
 import maxminddb
 import pytest
 from django.core.cache import cache
-from mmdb_writer import MmdbU16
 
 from lookups.core import networks as networks_module
-from lookups.core.geoip import GeoIPReader
 from lookups.errors import (
     INVALID_PREFIX_MESSAGE,
     NETWORKS_LIMIT_MESSAGE,
@@ -21,49 +19,20 @@ from lookups.errors import (
 )
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
-    BERLIN,
-    LONDON,
     LONDON_IP,
-    NETWORKS,
+    MANY_NETWORKS,
     build_asn_database,
     build_city_database,
+    networks_by_iteration,
 )
 from lookups.web.api_body import NETWORK_CSV
 
 pytestmark = pytest.mark.django_db
 
 
-def _city(number: int) -> dict:
-    return {**LONDON, "city": {"names": {"en": f"Town {number}"}}, "postal": {"code": str(number)}}
-
-
-# Networks of all sizes with gaps between them, in IPv4 and IPv6, besides the usual test ones.
-MANY = {
-    **NETWORKS,
-    **{f"81.2.{third}.0/24": _city(third) for third in range(0, 60, 3)},
-    **{f"81.3.0.{fourth}/28": _city(1000 + fourth) for fourth in range(0, 256, 32)},
-    "81.3.128.0/17": _city(2000),
-    **{f"2a02:ec90:{block:x}::/48": _city(3000 + block) for block in range(0, 40, 7)},
-    "2a03::/32": {**BERLIN, "location": {**BERLIN["location"], "accuracy_radius": MmdbU16(5)}},
-}
-
-
 @pytest.fixture
 def many_networks(geoip_dir):
-    return build_city_database(geoip_dir / "GeoLite2-City.mmdb", networks=MANY)
-
-
-def databases_own(path, prefix: str) -> list[tuple[str, dict]]:
-    """The networks inside `prefix` (or holding it) by maxminddb's own walk of the whole tree."""
-    import ipaddress
-
-    wanted = ipaddress.ip_network(prefix)
-    with maxminddb.open_database(str(path), maxminddb.MODE_FILE) as reader:
-        return [
-            (str(network), record)
-            for network, record in reader
-            if network.version == wanted.version and (network.subnet_of(wanted) or wanted.subnet_of(network))
-        ]
+    return build_city_database(geoip_dir / "GeoLite2-City.mmdb", networks=MANY_NETWORKS)
 
 
 def listing(client, prefix: str, **params) -> dict:
@@ -77,7 +46,7 @@ def listing(client, prefix: str, **params) -> dict:
 )
 def test_every_network_is_the_database_s_own_in_order(client, many_networks, prefix):
     body = listing(client, prefix)
-    own = databases_own(many_networks, prefix)
+    own = networks_by_iteration(many_networks, prefix)
     assert own  # the prefix holds some
     assert [entry["network"] for entry in body["networks"]] == [network for network, _ in own]
     for entry, (_, record) in zip(body["networks"], own, strict=True):
@@ -148,35 +117,10 @@ def test_csv_is_ready_for_an_ipset(client, many_networks):
     header, *rows = csv.reader(io.StringIO(response.content.decode()))
     assert tuple(header) == NETWORK_CSV.columns
     assert header[0] == "network"
-    assert [row[0] for row in rows] == [n for n, _ in databases_own(many_networks, "81.3.0.0/16")]
+    assert [row[0] for row in rows] == [n for n, _ in networks_by_iteration(many_networks, "81.3.0.0/16")]
     truncated = client.get("/api/v1/networks/81.3.0.0/16", {"format": "csv", "limit": "2"})
     assert len(list(csv.reader(io.StringIO(truncated.content.decode())))) == 3
     assert 'rel="next"' in truncated["Link"]
-
-
-def test_the_walk_skips_network_by_network(many_networks, settings):
-    """A /8 holding a few dozen networks costs a lookup per network or gap, not one per address."""
-    counted = CountingReader(many_networks)
-    page = networks_module.networks_in(networks_module.parse_prefix("81.0.0.0/8"), limit=1000, reader=counted)
-    assert len(page.networks) == len(databases_own(many_networks, "81.0.0.0/8"))
-    assert counted.lookups < 40 * len(page.networks)
-
-
-class CountingReader(GeoIPReader):
-    def __init__(self, path):
-        super().__init__(path)
-        self.lookups = 0
-
-    def open_database(self):
-        database, info = super().open_database()
-        owner = self
-
-        class Counting:
-            def get_with_prefix_len(self, address):
-                owner.lookups += 1
-                return database.get_with_prefix_len(address)
-
-        return Counting(), info
 
 
 def test_traits_when_the_asn_network_holds_the_whole_network(client, many_networks):

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from lookups.web import api, api_lookup, health, pages, plain_text, webservice
+from lookups.web import api, api_lookup, api_networks, health, pages, plain_text, webservice
 from lookups.web.text_body import FIELDS as TEXT_FIELDS
 
 # The lookup API first: Django tries patterns in order, and these are the most requested.
@@ -8,8 +8,8 @@ urlpatterns = [
     path("api/v1/lookup/", api_lookup.own_address, name="api-lookup-own"),
     path("api/v1/lookup/batch", api.BatchLookupView.as_view(), name="api-lookup-batch"),
     path("api/v1/lookup/<path:query>", api_lookup.lookup, name="api-lookup"),
-    path("api/v1/networks/<path:prefix>", api.NetworksView.as_view(), name="api-networks"),
-    path("api/v1/asn/<str:number>/networks", api.AsnNetworksView.as_view(), name="api-asn-networks"),
+    path("api/v1/networks/<path:prefix>", api_networks.NetworksView.as_view(), name="api-networks"),
+    path("api/v1/asn/<str:number>/networks", api_networks.AsnNetworksView.as_view(), name="api-asn-networks"),
     path("", pages.home, name="home"),
     path("lookup/<path:query>", pages.lookup_page, name="lookup"),
     path("batch", pages.batch, name="batch"),

@@ -1,5 +1,6 @@
 """The JSON API's DRF views: the batch lookup and the history, plus the OpenAPI declaration of the
-single lookups, which are plain Django views (lookups.web.api_lookup) for speed."""
+single lookups, which are plain Django views (lookups.web.api_lookup) for speed, and of the
+plain-text answers (lookups.web.plain_text). The network listings are in lookups.web.api_networks."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
@@ -13,21 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lookups.core import asn_networks, networks, pipeline
+from lookups.core import pipeline
 from lookups.core.answer import LookupResult
 from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, InvalidCursor
 from lookups.models import Channel
 from lookups.web import history_filters, text_body
-from lookups.web.api_body import (
-    ASN_NETWORK_CSV,
-    LOOKUP_CSV,
-    NETWORK_CSV,
-    asn_networks_page_as_dict,
-    batch_item,
-    networks_page_as_dict,
-)
+from lookups.web.api_body import LOOKUP_CSV, batch_item
 from lookups.web.api_schema import (
-    AsnNetworkPageSerializer,
     BatchInputSerializer,
     BatchOutputSerializer,
     ErrorSerializer,
@@ -36,12 +29,11 @@ from lookups.web.api_schema import (
     HistoryPageSerializer,
     LookupResultSerializer,
     MaxMindErrorSerializer,
-    NetworkPageSerializer,
 )
 from lookups.web.field_selection import FIELD_PATHS, parse_fields, select
 from lookups.web.request_meta import client_address, request_language
 
-_ERROR_RESPONSES = {status: ErrorSerializer for status in (400, 404, 405, 413, 429, 503)}
+ERROR_RESPONSES = {status: ErrorSerializer for status in (400, 404, 405, 413, 429, 503)}
 _QUERY_PARAMETER = OpenApiParameter(
     "query",
     OpenApiTypes.STR,
@@ -56,7 +48,7 @@ _QUERY_PARAMETER = OpenApiParameter(
         OpenApiExample("Name", value="example.com"),
     ],
 )
-_LANGUAGE_PARAMETER = OpenApiParameter(
+LANGUAGE_PARAMETER = OpenApiParameter(
     "lang",
     OpenApiTypes.STR,
     description="Language of place names (en, de, fr, ja, ...). Default: Accept-Language, then English.",
@@ -86,8 +78,8 @@ class LookupDocumentation(APIView):
 
     @extend_schema(
         operation_id="lookup",
-        parameters=[_QUERY_PARAMETER, _LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
-        responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
+        parameters=[_QUERY_PARAMETER, LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
+        responses={200: LookupResultSerializer, **ERROR_RESPONSES},
     )
     def get(self, request: Request, query: str) -> Response:
         raise NotImplementedError  # never routed
@@ -100,8 +92,8 @@ class OwnAddressLookupDocumentation(APIView):
 
     @extend_schema(
         operation_id="lookup_own_address",
-        parameters=[_LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
-        responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
+        parameters=[LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
+        responses={200: LookupResultSerializer, **ERROR_RESPONSES},
     )
     def get(self, request: Request) -> Response:
         raise NotImplementedError  # never routed
@@ -145,7 +137,7 @@ class PlainTextDocumentation(APIView):
                 description="The address (or domain name) to look up; the caller's own address without it.",
                 examples=[OpenApiExample("IPv4", value="81.2.69.142")],
             ),
-            _LANGUAGE_PARAMETER,
+            LANGUAGE_PARAMETER,
         ],
         responses={
             (200, _TEXT): OpenApiTypes.STR,
@@ -237,9 +229,9 @@ class BatchLookupView(APIView):
 
     @extend_schema(
         operation_id="lookup_batch",
-        parameters=[_LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
+        parameters=[LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
         request=BatchInputSerializer,
-        responses={200: BatchOutputSerializer, 415: ErrorSerializer, **_ERROR_RESPONSES},
+        responses={200: BatchOutputSerializer, 415: ErrorSerializer, **ERROR_RESPONSES},
     )
     def post(self, request: Request) -> Response:
         # Before the body is read: an unknown ?fields= is refused, nothing looked up.
@@ -263,113 +255,6 @@ class BatchLookupView(APIView):
         # CSV in the selected columns (renderers.CSVRenderer reads `csv_table` here first).
         selection = getattr(self, "selection", None)
         return {**super().get_renderer_context(), "csv_table": selection.csv_table if selection else None}
-
-
-# --- Networks ---------------------------------------------------------------------------------
-
-
-class NetworksView(APIView):
-    """Every network of the City database inside a prefix, in order, each with its record as a
-    lookup answers it (without the query's keys). A prefix inside one network of the database
-    answers that network. At most `limit` networks a page: `truncated` says there are more, and
-    `next` (also a `Link: <...>; rel="next"` header, for CSV) is the next page. A prefix with host
-    bits set (81.2.69.142/16) is refused, its message naming the network it is in."""
-
-    # Public and limited per address, as the lookups (the same API_THROTTLE_RATE bucket).
-    authentication_classes = ()
-    csv_table = NETWORK_CSV
-
-    @extend_schema(
-        operation_id="networks",
-        parameters=[
-            OpenApiParameter(
-                "prefix",
-                OpenApiTypes.STR,
-                OpenApiParameter.PATH,
-                description="A network in CIDR form (a bare address is its /32 or /128).",
-                examples=[
-                    OpenApiExample("IPv4", value="81.2.0.0/16"),
-                    OpenApiExample("IPv6", value="2a02:ec80::/32"),
-                ],
-            ),
-            OpenApiParameter(
-                "limit",
-                OpenApiTypes.INT,
-                description=f"Networks per page, 1 to {networks.MAX_LIMIT}; {networks.DEFAULT_LIMIT}.",
-            ),
-            OpenApiParameter(
-                "start", OpenApiTypes.STR, description="Where the page starts: from the next link."
-            ),
-            _LANGUAGE_PARAMETER,
-        ],
-        responses={200: NetworkPageSerializer, **_ERROR_RESPONSES},
-    )
-    def get(self, request: Request, prefix: str) -> Response:
-        network = networks.parse_prefix(prefix.removesuffix("/"))
-        start = networks.parse_start(request.query_params.get("start"), network)
-        limit = networks.parse_limit(request.query_params.get("limit"))
-        page = networks.networks_in(network, start=start, limit=limit)
-        next_url = _next_page(request, page.next_start)
-        language = request_language(request, page.database.languages)
-        body = networks_page_as_dict(page, language=language, next_url=next_url)
-        return Response(body, headers=_link_headers(next_url))
-
-    def get_renderer_context(self) -> dict:
-        return {**super().get_renderer_context(), "csv_rows": "networks"}
-
-
-class AsnNetworksView(APIView):
-    """Every network of one autonomous system in the ASN database (GEOIP_ASN), IPv4 first, in
-    address order, from the index the updater builds when it installs that database. Paginated as
-    the networks of a prefix: `truncated`, and `next` (also a `Link` header)."""
-
-    authentication_classes = ()
-    csv_table = ASN_NETWORK_CSV
-
-    @extend_schema(
-        operation_id="asn_networks",
-        parameters=[
-            OpenApiParameter(
-                "number",
-                OpenApiTypes.STR,
-                OpenApiParameter.PATH,
-                description="The AS number, with or without AS before it.",
-                examples=[OpenApiExample("AS number", value="20712")],
-            ),
-            OpenApiParameter(
-                "limit",
-                OpenApiTypes.INT,
-                description=f"Networks per page, 1 to {networks.MAX_LIMIT}; {networks.DEFAULT_LIMIT}.",
-            ),
-            OpenApiParameter(
-                "start", OpenApiTypes.STR, description="Where the page starts: from the next link."
-            ),
-        ],
-        responses={200: AsnNetworkPageSerializer, **_ERROR_RESPONSES},
-    )
-    def get(self, request: Request, number: str) -> Response:
-        asn = asn_networks.parse_asn(number)
-        start = asn_networks.parse_start(request.query_params.get("start"))
-        limit = networks.parse_limit(request.query_params.get("limit"))
-        page = asn_networks.networks_of(asn, start=start, limit=limit)
-        next_url = _next_page(request, page.next_start)
-        return Response(asn_networks_page_as_dict(page, next_url=next_url), headers=_link_headers(next_url))
-
-    def get_renderer_context(self) -> dict:
-        return {**super().get_renderer_context(), "csv_rows": "networks"}
-
-
-def _next_page(request: Request, start: str | None) -> str | None:
-    """This listing's address with `start` set to where the next page begins, or None."""
-    if start is None:
-        return None
-    query = request.query_params.copy()
-    query["start"] = start
-    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
-
-
-def _link_headers(next_url: str | None) -> dict[str, str] | None:
-    return {"Link": f'<{next_url}>; rel="next"'} if next_url else None
 
 
 # --- History ----------------------------------------------------------------------------------

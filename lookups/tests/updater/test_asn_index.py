@@ -64,3 +64,18 @@ def test_the_previous_database_s_index_is_kept_and_older_ones_removed(geoip_dir,
     with maxminddb.open_database(str(geoip_dir / "GeoLite2-ASN.mmdb")) as reader:
         assert reader.metadata().build_epoch == 1_761_000_000
     assert indexes(geoip_dir) == names
+
+
+def test_an_index_that_cannot_be_written_leaves_the_install_alone(geoip_dir, tmp_path, caplog):
+    # A directory where the index file would go: SQLite cannot write it, the database installs.
+    source = build_asn_database(tmp_path / "asn.mmdb", networks=ASNS, build_epoch=1_760_000_000)
+    with maxminddb.open_database(str(source)) as reader:
+        node_count = reader.metadata().node_count
+    blocked = geoip_dir / f"GeoLite2-ASN.mmdb.networks-1760000000-{node_count}.sqlite3"
+    blocked.mkdir()
+    update("--file", str(source))
+    assert (geoip_dir / "GeoLite2-ASN.mmdb").read_bytes() == source.read_bytes()
+    assert "were not indexed by AS" in caplog.text
+    assert not [
+        path for path in geoip_dir.iterdir() if path.name.startswith(".update-") and "networks" in path.name
+    ]

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 from http import HTTPStatus
 
+import maxminddb
 import pytest
 from django.core.cache import cache
 
@@ -22,8 +23,10 @@ from lookups.tests.geoip_data import (
     COUNTRY_ONLY_IP,
     LINKOPING_IP,
     LONDON_IP,
+    MANY_NETWORKS,
     UNKNOWN_PUBLIC_IP,
     build_asn_database,
+    build_city_database,
 )
 
 pytestmark = pytest.mark.django_db
@@ -237,3 +240,24 @@ def test_curl_and_wget_against_gunicorn(gunicorn_server):
     assert headers["Content-Type"].startswith("text/html")
     assert b"<html" in page
     assert "User-Agent" in headers["Vary"]
+
+
+def test_country_iso_matches_the_database_for_every_sampled_address(client, geoip_dir):
+    """Addresses from every network of a database of many (first, middle, last): the line is the
+    record's country code, or field_not_found when the record has none."""
+    path = build_city_database(geoip_dir / "GeoLite2-City.mmdb", networks=MANY_NETWORKS)
+    with maxminddb.open_database(str(path), maxminddb.MODE_FILE) as reader:
+        own = list(reader)
+    checked = 0
+    for network, record in own:
+        for address in {network[0], network[network.num_addresses // 2], network[-1]}:
+            if not address.is_global:
+                continue
+            response = client.get("/country-iso", {"ip": str(address)})
+            code = (record.get("country") or {}).get("iso_code")
+            if code is None:
+                assert response.status_code == HTTPStatus.NOT_FOUND, address
+            else:
+                assert response.content.decode() == code + "\n", address
+            checked += 1
+    assert checked > 3 * len(own) / 2

@@ -17,6 +17,7 @@ from lookups.web.api_body import (
     networks_page_as_dict,
 )
 from lookups.web.api_schema import AsnNetworkPageSerializer, NetworkPageSerializer
+from lookups.web.field_selection import NETWORK_FIELD_PATHS, NETWORK_FIELDS, parse_fields, select
 from lookups.web.request_meta import request_language
 
 
@@ -53,6 +54,15 @@ class NetworksView(APIView):
                 "start", OpenApiTypes.STR, description="Where the page starts: from the next link."
             ),
             LANGUAGE_PARAMETER,
+            OpenApiParameter(
+                "fields",
+                OpenApiTypes.STR,
+                description=(
+                    "Comma-separated paths of each network to keep, as for a lookup (CSV: exactly "
+                    "their columns, in the fixed order). Paths: " + ", ".join(NETWORK_FIELD_PATHS) + "."
+                ),
+                examples=[OpenApiExample("The networks alone", value="network")],
+            ),
         ],
         responses={200: NetworkPageSerializer, **ERROR_RESPONSES},
     )
@@ -60,14 +70,19 @@ class NetworksView(APIView):
         network = networks.parse_prefix(prefix.removesuffix("/"))
         start = networks.parse_start(request.query_params.get("start"), network)
         limit = networks.parse_limit(request.query_params.get("limit"))
+        self.selection = parse_fields(request.query_params.getlist("fields"), NETWORK_FIELDS)
         page = networks.networks_in(network, start=start, limit=limit)
         next_url = _next_page(request, page.next_start)
         language = request_language(request, page.database.languages)
         body = networks_page_as_dict(page, language=language, next_url=next_url)
+        body["networks"] = [select(entry, self.selection) for entry in body["networks"]]
         return Response(body, headers=_link_headers(next_url))
 
     def get_renderer_context(self) -> dict:
-        return {**super().get_renderer_context(), "csv_rows": "networks"}
+        # CSV: a row per network, in the selected columns (renderers.CSVRenderer).
+        selection = getattr(self, "selection", None)
+        table = selection.csv_table if selection else None
+        return {**super().get_renderer_context(), "csv_rows": "networks", "csv_table": table}
 
 
 class AsnNetworksView(APIView):

@@ -93,7 +93,7 @@ class LookupResultSerializer(TrimmableSerializer):
     language = serializers.CharField()
 
 
-class NetworkSerializer(serializers.Serializer):
+class NetworkSerializer(TrimmableSerializer):
     """A network of a listing: a lookup's body without query, name, ip_address and addresses."""
 
     network = serializers.CharField()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lookups.errors import UNKNOWN_FIELDS_MESSAGE, UnknownFields
-from lookups.web.api_body import LOOKUP_CSV, LOOKUP_CSV_COLUMNS, LOOKUP_FIELD_COLUMNS
+from lookups.web.api_body import LOOKUP_CSV, LOOKUP_FIELD_COLUMNS, NETWORK_CSV
 from lookups.web.csv_format import CsvTable
 
 
@@ -28,6 +28,31 @@ def _with_parents(leaves: Iterable[str]) -> dict[str, tuple[str, ...]]:
 FIELD_COLUMNS = _with_parents(LOOKUP_FIELD_COLUMNS.items())
 FIELD_PATHS = tuple(FIELD_COLUMNS)  # in the body's order, for messages and the schema
 
+
+@dataclass(frozen=True)
+class FieldSet:
+    """The paths a kind of answer has, the CSV columns each fills, and its full CSV table."""
+
+    columns: dict[str, tuple[str, ...]]
+    table: CsvTable
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(self.columns)
+
+
+LOOKUP_FIELDS = FieldSet(columns=FIELD_COLUMNS, table=LOOKUP_CSV)
+# A network of a listing: a lookup's body without the query's keys (and never an error).
+NETWORK_FIELDS = FieldSet(
+    columns={
+        path: columns
+        for path, columns in FIELD_COLUMNS.items()
+        if path not in ("query", "name", "ip_address", "addresses", "error")
+    },
+    table=NETWORK_CSV,
+)
+NETWORK_FIELD_PATHS = NETWORK_FIELDS.paths
+
 # A tree of the paths asked for: {"country": {"iso_code": WHOLE}, "location": WHOLE}.
 WHOLE = None
 Tree = dict[str, Any]
@@ -40,16 +65,16 @@ class FieldSelection:
     csv_table: CsvTable
 
 
-def parse_fields(values: list[str]) -> FieldSelection | None:
+def parse_fields(values: list[str], fields: FieldSet = LOOKUP_FIELDS) -> FieldSelection | None:
     """The selection `?fields=` asks for (each value a comma-separated list; repeats add up), or
     None when there is no `fields` parameter. Raises UnknownFields."""
     if not values:
         return None
     paths = [part.strip() for value in values for part in value.split(",")]
-    unknown = [path for path in paths if path not in FIELD_COLUMNS]
-    if unknown or not any(paths):
-        given = ", ".join(repr(path) for path in (unknown or [""]))
-        raise UnknownFields(UNKNOWN_FIELDS_MESSAGE.format(given=given, fields=", ".join(FIELD_PATHS)))
+    unknown = [path for path in paths if path not in fields.columns]
+    if unknown:
+        given = ", ".join(repr(path) for path in unknown)
+        raise UnknownFields(UNKNOWN_FIELDS_MESSAGE.format(given=given, fields=", ".join(fields.paths)))
     tree: Tree = {}
     for path in sorted(set(paths), key=lambda path: path.count(".")):  # a parent first covers its leaves
         node, parts = tree, path.split(".")
@@ -59,9 +84,10 @@ def parse_fields(values: list[str]) -> FieldSelection | None:
             node = node.setdefault(part, {})
         else:
             node[parts[-1]] = WHOLE
-    wanted = {column for path in paths for column in FIELD_COLUMNS[path]}
+    wanted = {column for path in paths for column in fields.columns[path]}
     table = CsvTable(
-        columns=tuple(column for column in LOOKUP_CSV_COLUMNS if column in wanted), values=LOOKUP_CSV.values
+        columns=tuple(column for column in fields.table.columns if column in wanted),
+        values=fields.table.values,
     )
     return FieldSelection(paths=tuple(dict.fromkeys(paths)), tree=tree, csv_table=table)
 

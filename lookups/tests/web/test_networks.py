@@ -26,6 +26,7 @@ from lookups.tests.geoip_data import (
     networks_by_iteration,
 )
 from lookups.web.api_body import NETWORK_CSV
+from lookups.web.field_selection import NETWORK_FIELD_PATHS
 
 pytestmark = pytest.mark.django_db
 
@@ -205,3 +206,24 @@ def test_the_schema_documents_the_listing_and_matches_its_bodies(client, many_ne
     body = listing(client, "81.2.0.0/16")
     assert set(body) == set(NetworkPageSerializer().fields)
     assert set(body["networks"][0]) == set(NetworkSerializer().fields)
+
+
+def test_fields_trim_each_network(client, many_networks):
+    body = listing(client, "81.3.0.0/16", fields="network,country.iso_code")
+    assert body["networks"][0] == {"network": "81.3.0.0/28", "country": {"iso_code": "GB"}}
+    assert body["truncated"] is False  # the page's own keys stay
+
+
+def test_fields_network_alone_in_csv_is_an_ipset_list(client, many_networks):
+    response = client.get("/api/v1/networks/81.3.0.0/16", {"format": "csv", "fields": "network"})
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows == [["network"], *[[n] for n, _ in networks_by_iteration(many_networks, "81.3.0.0/16")]]
+
+
+@pytest.mark.parametrize("fields", ["query", "ip_address", "error", "nope"])
+def test_fields_a_network_has_not_are_refused(client, many_networks, fields):
+    response = client.get("/api/v1/networks/81.2.0.0/16", {"fields": fields})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    error = response.json()["error"]
+    assert error["code"] == "unknown_fields"
+    assert error["message"].endswith("The fields are: " + ", ".join(NETWORK_FIELD_PATHS) + ".")

@@ -44,6 +44,18 @@ BATCH_INVALID_MESSAGE = 'Send a JSON object such as {"queries": ["8.8.8.8", "exa
 REQUEST_TOO_LARGE_MESSAGE = "The request body is too large."
 THROTTLED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
 METHOD_NOT_ALLOWED_MESSAGE = 'Method "{method}" not allowed.'
+FIELD_NOT_FOUND_MESSAGE = "The GeoIP database has no {field} for {address}."
+INVALID_PREFIX_MESSAGE = "Enter a network in CIDR form, such as 81.2.0.0/16 or 2a02:ec80::/32."
+PREFIX_HOST_BITS_MESSAGE = "{given} has host bits set: the network it is in is {network}."
+PREFIX_START_MESSAGE = "start must be an address inside {prefix} (take it from the answer's next link)."
+NETWORKS_LIMIT_MESSAGE = "limit must be a whole number from 1 to {maximum}."
+INVALID_ASN_MESSAGE = "Enter an AS number from 0 to 4294967295, such as 20712 or AS20712."
+ASN_DATABASE_MISSING_MESSAGE = "No ASN database is installed, so the networks of an AS cannot be listed."
+ASN_INDEX_MISSING_MESSAGE = (
+    "The networks of the installed ASN database have not been indexed yet, so they cannot be listed. "
+    "Try again later."
+)
+UNKNOWN_FIELDS_MESSAGE = "fields names no such field: {given}. The fields are: {fields}."
 UNKNOWN_FORMAT_MESSAGE = "format must be exactly one of {formats}, not {given}."
 
 
@@ -78,6 +90,13 @@ class DNSUnavailable(LookupFailed):
 
 class AddressNotFound(LookupFailed):
     code = "address_not_found"
+    status = HTTPStatus.NOT_FOUND
+
+
+class FieldNotFound(LookupFailed):
+    """The record has no value for the one field asked for (the plain-text answers)."""
+
+    code = "field_not_found"
     status = HTTPStatus.NOT_FOUND
 
 
@@ -130,6 +149,44 @@ class UnknownFormat(LookupFailed):
     """`?format=` empty, repeated or naming no format the endpoint has."""
 
     code = "unknown_format"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class UnknownFields(LookupFailed):
+    """`?fields=` empty or naming a path a lookup's body does not have."""
+
+    code = "unknown_fields"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class InvalidPrefix(LookupFailed):
+    """A networks query whose prefix (or start) cannot be understood."""
+
+    code = "invalid_prefix"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class InvalidAsn(LookupFailed):
+    code = "invalid_asn"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class AsnDatabaseMissing(LookupFailed):
+    """No ASN database here (it is optional): there are no AS networks to list."""
+
+    code = "asn_database_missing"
+    status = HTTPStatus.NOT_FOUND
+
+
+class AsnIndexUnavailable(LookupFailed):
+    """An ASN database without its index (put in place without update_maxmind)."""
+
+    code = "asn_index_unavailable"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class InvalidLimit(LookupFailed):
+    code = "invalid_limit"
     status = HTTPStatus.BAD_REQUEST
 
 

@@ -1,16 +1,22 @@
 from django.urls import path, re_path
 
-from lookups.web import api, api_lookup, health, pages, webservice
+from lookups.web import api, api_lookup, api_networks, health, pages, plain_text, webservice
+from lookups.web.text_body import FIELDS as TEXT_FIELDS
 
 # The lookup API first: Django tries patterns in order, and these are the most requested.
 urlpatterns = [
     path("api/v1/lookup/", api_lookup.own_address, name="api-lookup-own"),
     path("api/v1/lookup/batch", api.BatchLookupView.as_view(), name="api-lookup-batch"),
     path("api/v1/lookup/<path:query>", api_lookup.lookup, name="api-lookup"),
+    path("api/v1/networks/<path:prefix>", api_networks.NetworksView.as_view(), name="api-networks"),
+    path("api/v1/asn/<str:number>/networks", api_networks.AsnNetworksView.as_view(), name="api-asn-networks"),
     path("", pages.home, name="home"),
     path("lookup/<path:query>", pages.lookup_page, name="lookup"),
     path("batch", pages.batch, name="batch"),
     path("health", health.health, name="health"),
+    # One line of text for curl (lookups.web.plain_text): /ip, /country, /country-iso, ...
+    path("ip", plain_text.own_address, name="text-ip"),
+    re_path(rf"^(?P<field>{'|'.join(TEXT_FIELDS)})$", plain_text.field, name="text-field"),
     # MaxMind's web-service paths, so that its client libraries can use us (lookups.web.webservice).
     re_path(
         r"^geoip/v2\.1/(?P<service>city|country|insights)/(?P<ip_address>[^/]*)$",

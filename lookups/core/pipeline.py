@@ -115,6 +115,21 @@ def autonomous_system(
     return record.get("autonomous_system_number"), record.get("autonomous_system_organization")
 
 
+def with_time_zone(record: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
+    """(record, time zone, its source): the record's own zone, else the tz_world polygon's that
+    holds its coordinates (then filled into a copy of the record), else None."""
+    location = record.get("location") or {}
+    time_zone = location.get("time_zone")
+    if time_zone:
+        return record, time_zone, _MAXMIND
+    latitude, longitude = location.get("latitude"), location.get("longitude")
+    if latitude is not None and longitude is not None:
+        time_zone = timezone_at(longitude=longitude, latitude=latitude)
+        if time_zone:
+            return {**record, "location": {**location, "time_zone": time_zone}}, time_zone, _TZ_WORLD
+    return record, None, None
+
+
 def answer(
     query: str,
     parsed: Query,
@@ -129,17 +144,7 @@ def answer(
     record, network, info = (reader or city_reader()).get(address)
     if record is None:
         raise AddressNotFound(ADDRESS_NOT_FOUND_MESSAGE.format(address=address))
-    location = record.get("location") or {}
-    time_zone, source = location.get("time_zone"), None
-    if time_zone:
-        source = _MAXMIND
-    else:
-        latitude, longitude = location.get("latitude"), location.get("longitude")
-        if latitude is not None and longitude is not None:
-            time_zone = timezone_at(longitude=longitude, latitude=latitude)
-            if time_zone:
-                source = _TZ_WORLD
-                record = {**record, "location": {**location, "time_zone": time_zone}}
+    record, time_zone, source = with_time_zone(record)
     asn_number, asn_organization = autonomous_system(address, reader=asn_reader)
     ip_address = str(address)
     return LookupResult(

@@ -1,9 +1,11 @@
 """GeoIP City databases the tests build themselves, so that they know every answer."""
 
+import ipaddress
 import time
 from pathlib import Path
 from typing import Any
 
+import maxminddb
 from mmdb_writer import MmdbF64, MmdbU16, MmdbU32, MmdbU64, MMDBWriter
 from netaddr import IPSet
 
@@ -90,6 +92,34 @@ AT_SEA_IP = "2001:480::1"
 COUNTRY_ONLY_IP = "67.43.156.1"
 REGISTERED_ONLY_IP = "1.1.1.1"
 UNKNOWN_PUBLIC_IP = "8.8.8.8"
+
+
+def _town(number: int) -> dict[str, Any]:
+    return {**LONDON, "city": {"names": {"en": f"Town {number}"}}, "postal": {"code": str(number)}}
+
+
+# Networks of all sizes with gaps between them, in IPv4 and IPv6, besides the usual ones: for the
+# listings of a prefix's networks.
+MANY_NETWORKS: dict[str, dict[str, Any]] = {
+    **NETWORKS,
+    **{f"81.2.{third}.0/24": _town(third) for third in range(0, 60, 3)},
+    **{f"81.3.0.{fourth}/28": _town(1000 + fourth) for fourth in range(0, 256, 32)},
+    "81.3.128.0/17": _town(2000),
+    **{f"2a02:ec90:{block:x}::/48": _town(3000 + block) for block in range(0, 40, 7)},
+    "2a03::/32": {**BERLIN, "location": {**BERLIN["location"], "accuracy_radius": MmdbU16(5)}},
+}
+
+
+def networks_by_iteration(path: Path, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    """The networks of the database at `path` inside `prefix` (or holding it), as maxminddb's
+    own walk of the whole tree finds them: what a listing must answer."""
+    wanted = ipaddress.ip_network(prefix)
+    with maxminddb.open_database(str(path), maxminddb.MODE_FILE) as reader:
+        return [
+            (str(network), record)
+            for network, record in reader
+            if network.version == wanted.version and (network.subnet_of(wanted) or wanted.subnet_of(network))
+        ]
 
 
 class _DatedWriter(MMDBWriter):

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from lookups.durable import fsync_directory
+from lookups.updater.asn_index import index_asn_database, remove_stale_indexes
 from lookups.updater.files import (
     TEMP_PREFIX,
     link_or_copy,
@@ -26,12 +27,15 @@ def install(new_file: Path, target: Path, *, state: dict, keep_previous: bool = 
     with open(new_file, "rb+") as handle:
         os.fchmod(handle.fileno(), 0o644)
         os.fsync(handle.fileno())
+    # An ASN database's networks by AS, before the rename: the index is there when the database is.
+    index_asn_database(new_file, target)
     if target.exists() and not keep_previous:
         link_or_copy(target, previous_path(target))
         move_state(target, previous_path(target))
     os.replace(new_file, target)
     fsync_directory(target.parent)
     write_state(target, state)
+    remove_stale_indexes(target)
 
 
 def swap_with_previous(target: Path) -> None:

@@ -1,5 +1,6 @@
 """The JSON API's DRF views: the batch lookup and the history, plus the OpenAPI declaration of the
-single lookups, which are plain Django views (lookups.web.api_lookup) for speed."""
+single lookups, which are plain Django views (lookups.web.api_lookup) for speed, and of the
+plain-text answers (lookups.web.plain_text). The network listings are in lookups.web.api_networks."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
@@ -8,7 +9,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,7 +18,7 @@ from lookups.core import pipeline
 from lookups.core.answer import LookupResult
 from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, InvalidCursor
 from lookups.models import Channel
-from lookups.web import history_filters
+from lookups.web import history_filters, text_body
 from lookups.web.api_body import LOOKUP_CSV, batch_item
 from lookups.web.api_schema import (
     BatchInputSerializer,
@@ -29,9 +30,10 @@ from lookups.web.api_schema import (
     LookupResultSerializer,
     MaxMindErrorSerializer,
 )
+from lookups.web.field_selection import FIELD_PATHS, parse_fields, select
 from lookups.web.request_meta import client_address, request_language
 
-_ERROR_RESPONSES = {status: ErrorSerializer for status in (400, 404, 405, 413, 429, 503)}
+ERROR_RESPONSES = {status: ErrorSerializer for status in (400, 404, 405, 413, 429, 503)}
 _QUERY_PARAMETER = OpenApiParameter(
     "query",
     OpenApiTypes.STR,
@@ -46,12 +48,23 @@ _QUERY_PARAMETER = OpenApiParameter(
         OpenApiExample("Name", value="example.com"),
     ],
 )
-_LANGUAGE_PARAMETER = OpenApiParameter(
+LANGUAGE_PARAMETER = OpenApiParameter(
     "lang",
     OpenApiTypes.STR,
     description="Language of place names (en, de, fr, ja, ...). Default: Accept-Language, then English.",
 )
 
+_FIELDS_PARAMETER = OpenApiParameter(
+    "fields",
+    OpenApiTypes.STR,
+    description=(
+        "Comma-separated paths of the answer to keep, the structure kept (a list's items keep "
+        "theirs; CSV: exactly the columns they fill, in the fixed order). An unknown path is a 400 "
+        "unknown_fields listing them. error: a failed entry's CSV columns (JSON keeps failed "
+        "entries whole). Paths: " + ", ".join(FIELD_PATHS) + "."
+    ),
+    examples=[OpenApiExample("Country code, city and location", value="country.iso_code,city.name,location")],
+)
 
 # For the schema only: lookups.web.api_lookup's plain Django views answer these operations; their
 # docstrings are the operations' descriptions.
@@ -65,8 +78,8 @@ class LookupDocumentation(APIView):
 
     @extend_schema(
         operation_id="lookup",
-        parameters=[_QUERY_PARAMETER, _LANGUAGE_PARAMETER],
-        responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
+        parameters=[_QUERY_PARAMETER, LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
+        responses={200: LookupResultSerializer, **ERROR_RESPONSES},
     )
     def get(self, request: Request, query: str) -> Response:
         raise NotImplementedError  # never routed
@@ -79,8 +92,75 @@ class OwnAddressLookupDocumentation(APIView):
 
     @extend_schema(
         operation_id="lookup_own_address",
-        parameters=[_LANGUAGE_PARAMETER],
-        responses={200: LookupResultSerializer, **_ERROR_RESPONSES},
+        parameters=[LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
+        responses={200: LookupResultSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request: Request) -> Response:
+        raise NotImplementedError  # never routed
+
+
+class PlainTextRenderer(BaseRenderer):
+    """For the schema only: the plain-text views write their own bodies (lookups.web.text_body)."""
+
+    media_type = "text/plain"
+    format = "txt"
+
+
+_TEXT = "text/plain"
+_TEXT_ERRORS = {(status, _TEXT): OpenApiTypes.STR for status in (400, 404, 405, 429, 503)}
+
+
+class PlainTextDocumentation(APIView):
+    """One line of plain text, for curl and scripts (as echoip answers): one field of the lookup of
+    `ip`, or of the caller's own address without it. A missing value (a country-level record has
+    no city) is a 404 `field_not_found`; every error is one line of text with the API's status."""
+
+    authentication_classes = ()
+    renderer_classes = [PlainTextRenderer]  # text only: these paths take no ?format=
+
+    @extend_schema(
+        operation_id="lookup_field_text",
+        parameters=[
+            OpenApiParameter(
+                "field",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                enum=list(text_body.FIELDS),
+                description=(
+                    "country (name), country-iso (ISO 3166 code), city, region (the largest "
+                    "subdivision), coordinates (latitude,longitude), timezone, asn (AS20712), asn-org."
+                ),
+            ),
+            OpenApiParameter(
+                "ip",
+                OpenApiTypes.STR,
+                description="The address (or domain name) to look up; the caller's own address without it.",
+                examples=[OpenApiExample("IPv4", value="81.2.69.142")],
+            ),
+            LANGUAGE_PARAMETER,
+        ],
+        responses={
+            (200, _TEXT): OpenApiTypes.STR,
+            **_TEXT_ERRORS,
+            # A path that is no field at all: Django's page.
+            (404, "text/html"): OpenApiTypes.STR,
+        },
+    )
+    def get(self, request: Request, field: str) -> Response:
+        raise NotImplementedError  # never routed
+
+
+class OwnAddressTextDocumentation(APIView):
+    """The caller's address as one line of plain text, whatever it is (loopback and private ones
+    too): nothing is looked up or counted. `curl host` (a user agent starting curl/, Wget/, HTTPie/
+    or fetch) gets the same line at `/` instead of the page."""
+
+    authentication_classes = ()
+    renderer_classes = [PlainTextRenderer]
+
+    @extend_schema(
+        operation_id="own_address_text",
+        responses={(200, _TEXT): OpenApiTypes.STR, (405, _TEXT): OpenApiTypes.STR},
     )
     def get(self, request: Request) -> Response:
         raise NotImplementedError  # never routed
@@ -149,11 +229,13 @@ class BatchLookupView(APIView):
 
     @extend_schema(
         operation_id="lookup_batch",
-        parameters=[_LANGUAGE_PARAMETER],
+        parameters=[LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
         request=BatchInputSerializer,
-        responses={200: BatchOutputSerializer, 415: ErrorSerializer, **_ERROR_RESPONSES},
+        responses={200: BatchOutputSerializer, 415: ErrorSerializer, **ERROR_RESPONSES},
     )
     def post(self, request: Request) -> Response:
+        # Before the body is read: an unknown ?fields= is refused, nothing looked up.
+        self.selection = parse_fields(request.query_params.getlist("fields"))
         data = request.data
         queries = data.get("queries") if isinstance(data, dict) else None
         if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
@@ -164,10 +246,15 @@ class BatchLookupView(APIView):
             languages = next((a.database.languages for a in answers if isinstance(a, LookupResult)), ())
             language = request_language(request, languages)
             results = [
-                batch_item(query, answer, language=language)
+                select(batch_item(query, answer, language=language), self.selection)
                 for query, answer in zip(queries, answers, strict=True)
             ]
         return Response({"results": results})
+
+    def get_renderer_context(self) -> dict:
+        # CSV in the selected columns (renderers.CSVRenderer reads `csv_table` here first).
+        selection = getattr(self, "selection", None)
+        return {**super().get_renderer_context(), "csv_table": selection.csv_table if selection else None}
 
 
 # --- History ----------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ import functools
 from typing import Any
 
 from lookups.core.answer import LookupResult
+from lookups.core.asn_networks import AsnNetworkPage
 from lookups.core.geoip import DatabaseInfo, attribution_for
+from lookups.core.networks import NetworkPage
 from lookups.errors import LookupFailed
 from lookups.web.csv_format import CsvTable
 
@@ -64,6 +66,37 @@ def result_as_dict(result: LookupResult, *, language: str = "en") -> dict[str, A
         },
         "database": {"edition": edition, "build_date": build_date, "attribution": attribution},
         "language": language,
+    }
+
+
+# What a lookup's body says about the query, which a network of a listing has none of.
+_QUERY_KEYS = ("query", "name", "ip_address", "addresses")
+
+
+def network_as_dict(result: LookupResult, *, language: str = "en") -> dict[str, Any]:
+    """One network of a networks listing: a lookup's body without the query's keys."""
+    body = result_as_dict(result, language=language)
+    for key in _QUERY_KEYS:
+        del body[key]
+    return body
+
+
+def networks_page_as_dict(page: NetworkPage, *, language: str, next_url: str | None) -> dict[str, Any]:
+    return {
+        "prefix": page.prefix,
+        "networks": [network_as_dict(result, language=language) for result in page.networks],
+        "truncated": page.truncated,
+        "next": next_url,
+    }
+
+
+def asn_networks_page_as_dict(page: AsnNetworkPage, *, next_url: str | None) -> dict[str, Any]:
+    return {
+        "autonomous_system_number": page.asn,
+        "autonomous_system_organization": page.organization,
+        "networks": [{"network": network} for network in page.networks],
+        "truncated": page.truncated,
+        "next": next_url,
     }
 
 
@@ -164,3 +197,50 @@ def _csv_values(body: dict[str, Any]) -> dict[str, Any]:
 
 
 LOOKUP_CSV = CsvTable(columns=LOOKUP_CSV_COLUMNS, values=_csv_values)
+
+# A networks listing: one row per network, the network first (ready for an ipset or a firewall:
+# `tail -n +2 | cut -d, -f1`), then a lookup's other columns.
+NETWORK_CSV = CsvTable(
+    columns=tuple(
+        column
+        for column in LOOKUP_CSV_COLUMNS
+        if column not in ("query", "name", "ip_address", "addresses", "error_code", "error_message")
+    ),
+    values=_csv_values,
+)
+
+# Every leaf of a lookup's body, as a `?fields=` path (a list's items share theirs), and the CSV
+# columns it fills; a path's parents (`country`, `location`) are selectable too
+# (lookups.web.field_selection). `error` is no body field: it selects a failed row's CSV columns.
+LOOKUP_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "query": ("query",),
+    "name": ("name",),
+    "ip_address": ("ip_address",),
+    "addresses": ("addresses",),
+    "network": ("network",),
+    "continent.code": ("continent_code",),
+    "continent.name": ("continent_name",),
+    "country.iso_code": ("country_code",),
+    "country.name": ("country_name",),
+    "registered_country.iso_code": ("registered_country_code",),
+    "registered_country.name": ("registered_country_name",),
+    "subdivisions.iso_code": ("subdivision_1_code", "subdivision_2_code"),
+    "subdivisions.name": ("subdivision_1_name", "subdivision_2_name"),
+    "city.name": ("city",),
+    "postal.code": ("postal_code",),
+    "location.latitude": ("latitude",),
+    "location.longitude": ("longitude",),
+    "location.accuracy_radius": ("accuracy_radius",),
+    "location.time_zone": ("time_zone",),
+    "location.time_zone_source": ("time_zone_source",),
+    "traits.autonomous_system_number": ("autonomous_system_number",),
+    "traits.autonomous_system_organization": ("autonomous_system_organization",),
+    "database.edition": ("database_edition",),
+    "database.build_date": ("database_build_date",),
+    "database.attribution": ("database_attribution",),
+    "language": ("language",),
+    "error": ("error_code", "error_message"),
+}
+
+# An AS's networks: the network alone, one a line after the header (for an ipset or a firewall).
+ASN_NETWORK_CSV = CsvTable(columns=("network",), values=lambda body: body)

@@ -19,6 +19,8 @@ from lookups.errors import METHOD_NOT_ALLOWED_MESSAGE
 from lookups.models import Channel
 from lookups.web import api
 from lookups.web.api_body import LOOKUP_CSV, result_as_dict
+from lookups.web.csv_format import CsvTable
+from lookups.web.field_selection import FieldSelection, parse_fields, select
 from lookups.web.http_errors import ApiError, api_error, error_body
 from lookups.web.negotiation import wants_plain_json
 from lookups.web.request_meta import client_address, request_language
@@ -55,9 +57,10 @@ def own_address(request: HttpRequest) -> HttpResponse:
 
 def _answer(request: HttpRequest, query: str, *, requester: str | None) -> HttpResponse:
     # DRF's negotiation, as a DRF view would: an unknown ?format= is a 400 (unknown_format), before
-    # anything is counted or looked up.
+    # anything is counted or looked up; so is an unknown ?fields=.
     renderer_classes = api_settings.DEFAULT_RENDERER_CLASSES
     headers: dict[str, str] = {}
+    selection = None
     try:
         if wants_plain_json(request.META):  # most requests: DRF's first renderer, as it would choose
             renderer = renderer_classes[0]()
@@ -75,22 +78,36 @@ def _answer(request: HttpRequest, query: str, *, requester: str | None) -> HttpR
             body = error_body("method_not_allowed", METHOD_NOT_ALLOWED_MESSAGE.format(method=request.method))
             status = HTTPStatus.METHOD_NOT_ALLOWED
         else:
-            body, status, headers = _lookup(request, query, requester=requester)
-    response = _response(renderer, media_type, body, status, headers, query=query)
+            try:
+                selection = _fields(request)
+            except Exception as exc:
+                body, status, headers = _error(exc, request)
+            else:
+                body, status, headers = _lookup(request, query, requester=requester, selection=selection)
+    table = selection.csv_table if selection else LOOKUP_CSV
+    response = _response(renderer, media_type, body, status, headers, query=query, table=table)
     response["Allow"] = _ALLOWED
     # Place names follow Accept-Language and the format follows Accept: caches must key on both.
     response["Vary"] = "Accept, Accept-Language"
     return response
 
 
-def _lookup(request: HttpRequest, query: str, *, requester: str | None) -> ApiError:
+def _fields(request: HttpRequest) -> FieldSelection | None:
+    if not request.META.get("QUERY_STRING"):  # most requests: no QueryDict to build
+        return None
+    return parse_fields(request.GET.getlist("fields"))
+
+
+def _lookup(
+    request: HttpRequest, query: str, *, requester: str | None, selection: FieldSelection | None
+) -> ApiError:
     try:
         check_rate(LookupThrottle(), request)
         result = pipeline.lookup(query, channel=Channel.API, requester=requester)
     except Exception as exc:
         return _error(exc, request)
     body = result_as_dict(result, language=request_language(request, result.database.languages))
-    return body, HTTPStatus.OK, {}
+    return select(body, selection), HTTPStatus.OK, {}
 
 
 def _error(exc: Exception, request: HttpRequest) -> ApiError:
@@ -101,10 +118,17 @@ def _error(exc: Exception, request: HttpRequest) -> ApiError:
 
 
 def _response(
-    renderer, media_type: str, body: dict, status: int, headers: dict[str, str], *, query: str
+    renderer,
+    media_type: str,
+    body: dict,
+    status: int,
+    headers: dict[str, str],
+    *,
+    query: str,
+    table: CsvTable,
 ) -> HttpResponse:
-    # CSV: the lookup columns, a failed lookup's row with its query as a batch's has.
-    content = renderer.render(body, media_type, {"csv_table": LOOKUP_CSV, "query": query})
+    # CSV: the lookup columns (those selected), a failed lookup's row with its query as a batch's has.
+    content = renderer.render(body, media_type, {"csv_table": table, "query": query})
     content_type = renderer.media_type
     if renderer.charset:
         content_type = f"{content_type}; charset={renderer.charset}"

@@ -11,7 +11,18 @@ from rest_framework import serializers
 # --- Documentation of the shapes (OpenAPI) ------------------------------------------------------
 
 
-class CodeNameSerializer(serializers.Serializer):
+class TrimmableSerializer(serializers.Serializer):
+    """Every key is there (absent data is null), unless ?fields= leaves it out."""
+
+    # So none is listed as required: lookups.web.field_selection trims the body.
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            field.required = False
+        return fields
+
+
+class CodeNameSerializer(TrimmableSerializer):
     code = serializers.CharField(allow_null=True)
     name = serializers.CharField(allow_null=True)
 
@@ -21,11 +32,11 @@ class CountrySerializer(serializers.Serializer):
     name = serializers.CharField(allow_null=True)
 
 
-class CitySerializer(serializers.Serializer):
+class CitySerializer(TrimmableSerializer):
     name = serializers.CharField(allow_null=True)
 
 
-class PostalSerializer(serializers.Serializer):
+class PostalSerializer(TrimmableSerializer):
     code = serializers.CharField(allow_null=True)
 
 
@@ -41,14 +52,14 @@ class LocationSerializer(serializers.Serializer):
     )
 
 
-class TraitsSerializer(serializers.Serializer):
+class TraitsSerializer(TrimmableSerializer):
     autonomous_system_number = serializers.IntegerField(
         allow_null=True, help_text="From the ASN database, when one is installed."
     )
     autonomous_system_organization = serializers.CharField(allow_null=True)
 
 
-class DatabaseSerializer(serializers.Serializer):
+class DatabaseSerializer(TrimmableSerializer):
     edition = serializers.CharField()
     build_date = serializers.DateTimeField()
     attribution = serializers.CharField(
@@ -56,22 +67,67 @@ class DatabaseSerializer(serializers.Serializer):
     )
 
 
-class LookupResultSerializer(serializers.Serializer):
+class LookupCountrySerializer(TrimmableSerializer, CountrySerializer):
+    """A lookup's country or subdivision (the history's keeps every key: it takes no ?fields=)."""
+
+
+class LookupLocationSerializer(TrimmableSerializer, LocationSerializer):
+    """A lookup's location (the history's keeps every key)."""
+
+
+class LookupResultSerializer(TrimmableSerializer):
     query = serializers.CharField()
     name = serializers.CharField(allow_null=True, help_text="The domain name, in ASCII form.")
     ip_address = serializers.IPAddressField()
     addresses = serializers.ListField(child=serializers.IPAddressField())
     network = serializers.CharField(allow_null=True)
     continent = CodeNameSerializer(allow_null=True)
-    country = CountrySerializer(allow_null=True)
-    registered_country = CountrySerializer(allow_null=True)
-    subdivisions = CountrySerializer(many=True)
+    country = LookupCountrySerializer(allow_null=True)
+    registered_country = LookupCountrySerializer(allow_null=True)
+    subdivisions = LookupCountrySerializer(many=True)
     city = CitySerializer(allow_null=True)
     postal = PostalSerializer()
-    location = LocationSerializer()
+    location = LookupLocationSerializer()
     traits = TraitsSerializer()
     database = DatabaseSerializer()
     language = serializers.CharField()
+
+
+class NetworkSerializer(TrimmableSerializer):
+    """A network of a listing: a lookup's body without query, name, ip_address and addresses."""
+
+    network = serializers.CharField()
+    continent = CodeNameSerializer(allow_null=True)
+    country = LookupCountrySerializer(allow_null=True)
+    registered_country = LookupCountrySerializer(allow_null=True)
+    subdivisions = LookupCountrySerializer(many=True)
+    city = CitySerializer(allow_null=True)
+    postal = PostalSerializer()
+    location = LookupLocationSerializer()
+    traits = TraitsSerializer()
+    database = DatabaseSerializer()
+    language = serializers.CharField()
+
+
+class NetworkPageSerializer(serializers.Serializer):
+    prefix = serializers.CharField(help_text="The prefix asked for, in its canonical form.")
+    networks = NetworkSerializer(many=True)
+    truncated = serializers.BooleanField(help_text="Whether the prefix holds more networks than this page.")
+    next = serializers.URLField(allow_null=True, help_text="The next page, when truncated.")
+
+
+class AsnNetworkSerializer(serializers.Serializer):
+    network = serializers.CharField()
+
+
+class AsnNetworkPageSerializer(serializers.Serializer):
+    autonomous_system_number = serializers.IntegerField()
+    autonomous_system_organization = serializers.CharField(
+        allow_null=True, help_text="null when the database has no network of this AS."
+    )
+    networks = AsnNetworkSerializer(many=True)
+    truncated = serializers.BooleanField()
+    next = serializers.URLField(allow_null=True)
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -98,7 +154,7 @@ class BatchInputSerializer(serializers.Serializer):
 class BatchItemSerializer(serializers.Serializer):
     """Either a lookup result, or {"query": ..., "error": {...}}."""
 
-    query = serializers.CharField()
+    query = serializers.CharField(required=False, help_text="Always there, unless ?fields= leaves it out.")
     error = ErrorDetailSerializer(required=False)
 
 

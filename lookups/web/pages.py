@@ -18,13 +18,14 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
 
 from lookups.core import pipeline
 from lookups.core.answer import LookupResult
 from lookups.core.geoip import city_reader
 from lookups.errors import INVALID_QUERY_MESSAGE, InvalidQuery, LookupFailed
 from lookups.models import Channel
-from lookups.web import batch_table
+from lookups.web import batch_table, plain_text
 from lookups.web.forms import BatchForm
 from lookups.web.http_errors import error_headers, page_error
 from lookups.web.page_context import result_context
@@ -65,8 +66,12 @@ def is_public_address(address: str | None) -> bool:
 
 
 @require_GET
+@vary_on_headers("User-Agent")  # `curl host` gets text, a browser the page: caches must key on it
 def home(request: HttpRequest) -> HttpResponse:
-    """The form; with ?q= a lookup, without it the visitor's own address looked up."""
+    """The form; with ?q= a lookup, without it the visitor's own address looked up (for curl and
+    the like, as one line of text: lookups.web.plain_text)."""
+    if "q" not in request.GET and plain_text.is_command_line(request):
+        return plain_text.own_address(request)
     query = request.GET.get("q", "").strip()
     if query:
         return render_lookup(request, *lookup_outcome(request, query))

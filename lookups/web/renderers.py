@@ -35,8 +35,8 @@ class CSVRenderer(renderers.BaseRenderer):
             bodies = [{"query": context.get("query"), **data}]
         elif table is None:
             raise TypeError(f"{type(context.get('view')).__name__} has no csv_table to write CSV with")
-        elif isinstance(data, dict) and isinstance(data.get("results"), list):
-            bodies = data["results"]
+        elif isinstance(data, dict) and isinstance(data.get(context.get("csv_rows", "results")), list):
+            bodies = data[context.get("csv_rows", "results")]  # a batch's results, a listing's networks
         else:
             bodies = [data]
         return table.text(bodies).encode(self.charset)

@@ -17,7 +17,7 @@ from lookups.core import pipeline
 from lookups.core.answer import LookupResult
 from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, InvalidCursor
 from lookups.models import Channel
-from lookups.web import history_filters
+from lookups.web import history_filters, throttling
 from lookups.web.api_body import LOOKUP_CSV, batch_item
 from lookups.web.api_schema import (
     BatchInputSerializer,
@@ -145,6 +145,7 @@ class BatchLookupView(APIView):
 
     # Public: nobody signs in to look up an address (and the rate limit is per address).
     authentication_classes = ()
+    throttle_classes = ()  # it pays per query, below
     csv_table = LOOKUP_CSV
 
     @extend_schema(
@@ -158,6 +159,7 @@ class BatchLookupView(APIView):
         queries = data.get("queries") if isinstance(data, dict) else None
         if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
             raise InvalidBatch(BATCH_INVALID_MESSAGE)
+        headers = throttling.spend_on_lookups(request, queries, bucket=throttling.API)
         # The bodies too are some 100,000 acyclic objects: no collection while they are built.
         with pipeline.garbage_collection_paused():
             answers = pipeline.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
@@ -167,7 +169,7 @@ class BatchLookupView(APIView):
                 batch_item(query, answer, language=language)
                 for query, answer in zip(queries, answers, strict=True)
             ]
-        return Response({"results": results})
+        return Response({"results": results}, headers=headers)
 
 
 # --- History ----------------------------------------------------------------------------------

@@ -24,12 +24,11 @@ from lookups.core.answer import LookupResult
 from lookups.core.geoip import city_reader
 from lookups.errors import INVALID_QUERY_MESSAGE, InvalidQuery, LookupFailed
 from lookups.models import Channel
-from lookups.web import batch_table
+from lookups.web import batch_table, throttling
 from lookups.web.forms import BatchForm
 from lookups.web.http_errors import error_headers, page_error
 from lookups.web.page_context import result_context
 from lookups.web.request_meta import client_address, request_language
-from lookups.web.throttling import PageThrottle, check_rate
 
 OWN_ADDRESS_NOT_PUBLIC_MESSAGE = (
     "Your address, {address}, is not a public address, so there is nothing to look up for it. "
@@ -40,12 +39,12 @@ OWN_ADDRESS_NOT_PUBLIC_MESSAGE = (
 def lookup_outcome(request: HttpRequest, query: str) -> tuple[dict, int, dict[str, str]]:
     """(template context, status, extra headers) for a lookup made from a page."""
     try:
-        check_rate(PageThrottle(), request)
+        headers = throttling.spend_on_lookups(request, [query], bucket=throttling.PAGES)
         result = pipeline.lookup(query, channel=Channel.WEB, requester=client_address(request))
     except (LookupFailed, DatabaseError) as exc:
         error = page_error(exc)
         return {"query": query, "error": error}, error.status, error_headers(error)
-    return {"query": query, **result_context(request, result)}, HTTPStatus.OK, {}
+    return {"query": query, **result_context(request, result)}, HTTPStatus.OK, headers
 
 
 def render_lookup(request: HttpRequest, context: dict, status: int, headers: dict[str, str]) -> HttpResponse:
@@ -138,7 +137,7 @@ def _batch_post(request: HttpRequest, limit: UploadLimitHandler) -> HttpResponse
         return render_batch(request, {"form": form}, status)
     queries = form.cleaned_data["query_list"]
     try:
-        check_rate(PageThrottle(), request)
+        headers = throttling.spend_on_lookups(request, queries, bucket=throttling.PAGES)
         city_reader().info()  # one message when no database is installed, not one per row
         answers = pipeline.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
     except (LookupFailed, DatabaseError) as exc:
@@ -150,12 +149,14 @@ def _batch_post(request: HttpRequest, limit: UploadLimitHandler) -> HttpResponse
     languages = next((a.database.languages for a in answers if isinstance(a, LookupResult)), ())
     rows = batch_table.batch_rows(queries, answers, language=request_language(request, languages))
     if request.POST.get("format") == "csv":
-        response = HttpResponse(batch_table.batch_csv(rows), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(
+            batch_table.batch_csv(rows), content_type="text/csv; charset=utf-8", headers=headers
+        )
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="easygeoip-batch-{stamp}.csv"'
         return response
     failed = sum(1 for row in rows if row.error is not None)
-    return render_batch(
+    response = render_batch(
         request,
         {
             "form": form,
@@ -165,3 +166,6 @@ def _batch_post(request: HttpRequest, limit: UploadLimitHandler) -> HttpResponse
             "looked_up": json.dumps(queries),
         },
     )
+    for name, value in headers.items():
+        response[name] = value
+    return response

@@ -12,6 +12,7 @@ That is what makes it atomic, where DRF's throttle read, appended and wrote back
 import sqlite3
 import time
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 
 import diskcache
@@ -32,9 +33,20 @@ class DiskCacheStorage(Storage, MovingWindowSupport):
 
     STORAGE_SCHEME = ["diskcache"]
 
-    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options):
+    # The errors this storage raises, and those it meets opening its folder (not wrapped by limits).
+    ERRORS = (sqlite3.Error, OSError, diskcache.Timeout)
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        wrap_exceptions: bool = False,
+        *,
+        directory: str | Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         super().__init__(uri, wrap_exceptions=wrap_exceptions)
-        directory = Path(uri.removeprefix("diskcache://")) if uri else Path(options["directory"])
+        directory = Path(uri.removeprefix("diskcache://")) if uri else Path(directory)
+        self.clock = clock
         self.cache = diskcache.Cache(
             str(directory),
             timeout=STORAGE_TIMEOUT,
@@ -46,7 +58,7 @@ class DiskCacheStorage(Storage, MovingWindowSupport):
 
     @property
     def base_exceptions(self) -> tuple[type[Exception], ...]:
-        return (sqlite3.Error, OSError, diskcache.Timeout)
+        return self.ERRORS
 
     # --- The moving window -------------------------------------------------------------------
 
@@ -54,7 +66,7 @@ class DiskCacheStorage(Storage, MovingWindowSupport):
         if amount > limit:
             return False
         with self.cache.transact(retry=False):
-            now = time.time()
+            now = self.clock()
             pairs = self._window(key, now, expiry)
             if sum(pairs[1::2]) + amount > limit:
                 return False
@@ -63,7 +75,7 @@ class DiskCacheStorage(Storage, MovingWindowSupport):
         return True
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
-        now = time.time()
+        now = self.clock()
         pairs = self._window(key, now, expiry)
         if not pairs:
             return now, 0
@@ -86,7 +98,7 @@ class DiskCacheStorage(Storage, MovingWindowSupport):
         with self.cache.transact(retry=False):
             value, expire_time = self.cache.get(key, default=0, expire_time=True)
             value += amount
-            remaining = expiry if expire_time is None else max(0.0, expire_time - time.time())
+            remaining = expiry if expire_time is None else max(0.0, expire_time - self.clock())
             self.cache.set(key, value, expire=remaining)
         return value
 
@@ -96,7 +108,7 @@ class DiskCacheStorage(Storage, MovingWindowSupport):
 
     def get_expiry(self, key: str) -> float:
         _, expire_time = self.cache.get(key, expire_time=True)
-        return expire_time or time.time()
+        return expire_time or self.clock()
 
     def check(self) -> bool:
         try:

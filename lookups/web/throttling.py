@@ -28,7 +28,7 @@ from rest_framework.throttling import BaseThrottle
 from lookups.core.resolver import parse_query
 from lookups.errors import OVER_RATE_LIMIT_MESSAGE, BatchTooLarge, LookupFailed, Throttled
 from lookups.web.request_meta import client_address
-from lookups.web.throttle_storage import storage_for
+from lookups.web.throttle_storage import DiskCacheStorage, storage_for
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +108,10 @@ def spend(bucket: str, payer: str, *, cost: int = 1) -> dict[str, str]:
     if time.monotonic() - _storage_failed_at < STORAGE_RETRY_INTERVAL:
         return {}
     try:
-        allowed = limiter().hit(item, bucket, payer, cost=cost)
-        reset_at, remaining = limiter().get_window_stats(item, bucket, payer)
-    except StorageError as exc:
+        moving_window = limiter()
+        allowed = moving_window.hit(item, bucket, payer, cost=cost)
+        reset_at, remaining = moving_window.get_window_stats(item, bucket, payer)
+    except (StorageError, *DiskCacheStorage.ERRORS) as exc:  # the latter: opening its folder
         _storage_failed_at = time.monotonic()
         logger.warning("Rate limits are off for %ss: their storage failed: %s", STORAGE_RETRY_INTERVAL, exc)
         return {}

@@ -267,6 +267,8 @@ def live_environment(*, geoip_dir: Path, dns_server: LocalDNSServer, static_root
         "API_THROTTLE_RATE": "",
         # Write-behind as in production (tests poll for rows), into a spool of this server's own.
         "HISTORY_SPOOL_DIR": _live_spool(),
+        # Rate-limit counts of this server's own too (when a test turns limits on).
+        "RATE_LIMIT_DIR": tempfile.mkdtemp(prefix="easygeoip-ratelimit-"),
     }
 
 

@@ -107,6 +107,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "lookups.web.throttling.RateLimitHeadersMiddleware",  # on every answer of a request that spent units
     "lookups.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # These three skip the public lookup API, which reads no session, user or message

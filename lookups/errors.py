@@ -120,10 +120,9 @@ class Throttled(LookupFailed):
     code = "throttled"
     status = HTTPStatus.TOO_MANY_REQUESTS
 
-    def __init__(self, seconds: int, *, headers: dict[str, str] | None = None):
+    def __init__(self, seconds: int):
         super().__init__(THROTTLED_MESSAGE.format(seconds=seconds))
         self.seconds = seconds
-        self.headers = headers or {}  # RateLimit-*, for the client to plan by
 
 
 class RequestTooLarge(LookupFailed):

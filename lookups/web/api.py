@@ -130,7 +130,10 @@ class WebServiceDocumentation(APIView):
         responses={
             (200, "application/vnd.maxmind.com-city+json"): OpenApiTypes.OBJECT,
             (200, "application/vnd.maxmind.com-country+json"): OpenApiTypes.OBJECT,
-            **{(status, _MAXMIND_ERROR): MaxMindErrorSerializer for status in (400, 401, 402, 403, 405, 503)},
+            **{
+                (status, _MAXMIND_ERROR): MaxMindErrorSerializer
+                for status in (400, 401, 402, 403, 405, 429, 503)
+            },
             (404, _MAXMIND_ERROR): MaxMindErrorSerializer,
             # A path that is not the web service's at all (an address holding "/"): Django's page.
             (404, "text/html"): OpenApiTypes.STR,
@@ -159,7 +162,7 @@ class BatchLookupView(APIView):
         queries = data.get("queries") if isinstance(data, dict) else None
         if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
             raise InvalidBatch(BATCH_INVALID_MESSAGE)
-        headers = throttling.spend_on_lookups(request, queries, bucket=throttling.API)
+        throttling.spend_on_lookups(request, queries, bucket=throttling.API)
         # The bodies too are some 100,000 acyclic objects: no collection while they are built.
         with pipeline.garbage_collection_paused():
             answers = pipeline.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
@@ -169,7 +172,7 @@ class BatchLookupView(APIView):
                 batch_item(query, answer, language=language)
                 for query, answer in zip(queries, answers, strict=True)
             ]
-        return Response({"results": results}, headers=headers)
+        return Response({"results": results})
 
 
 # --- History ----------------------------------------------------------------------------------

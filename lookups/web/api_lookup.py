@@ -86,12 +86,12 @@ def _answer(request: HttpRequest, query: str, *, requester: str | None) -> HttpR
 def _lookup(request: HttpRequest, query: str, *, requester: str | None) -> ApiError:
     try:
         # Every caller by address: these endpoints take no credentials, so no session exempts anyone.
-        headers = throttling.spend_on_lookups(request, [query], bucket=throttling.API)
+        throttling.spend_on_lookups(request, [query], bucket=throttling.API)
         result = pipeline.lookup(query, channel=Channel.API, requester=requester)
     except Exception as exc:
         return _error(exc, request)
     body = result_as_dict(result, language=request_language(request, result.database.languages))
-    return body, HTTPStatus.OK, headers
+    return body, HTTPStatus.OK, {}
 
 
 def _error(exc: Exception, request: HttpRequest) -> ApiError:

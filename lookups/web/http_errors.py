@@ -34,9 +34,9 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 
 
 def error_headers(error: LookupFailed) -> dict[str, str]:
-    """The headers an error's answer carries, page or API: when throttled, Retry-After and the
-    RateLimit-* headers."""
-    return {**error.headers, "Retry-After": str(error.seconds)} if isinstance(error, Throttled) else {}
+    """The headers an error's answer carries, page or API: Retry-After when throttled (the
+    RateLimit-* headers: lookups.web.throttling.RateLimitHeadersMiddleware)."""
+    return {"Retry-After": str(error.seconds)} if isinstance(error, Throttled) else {}
 
 
 def api_error(exc: Exception, *, path: str = "", authenticate_header: str | None = None) -> ApiError | None:

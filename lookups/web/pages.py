@@ -39,12 +39,12 @@ OWN_ADDRESS_NOT_PUBLIC_MESSAGE = (
 def lookup_outcome(request: HttpRequest, query: str) -> tuple[dict, int, dict[str, str]]:
     """(template context, status, extra headers) for a lookup made from a page."""
     try:
-        headers = throttling.spend_on_lookups(request, [query], bucket=throttling.PAGES)
+        throttling.spend_on_lookups(request, [query], bucket=throttling.PAGES)
         result = pipeline.lookup(query, channel=Channel.WEB, requester=client_address(request))
     except (LookupFailed, DatabaseError) as exc:
         error = page_error(exc)
         return {"query": query, "error": error}, error.status, error_headers(error)
-    return {"query": query, **result_context(request, result)}, HTTPStatus.OK, headers
+    return {"query": query, **result_context(request, result)}, HTTPStatus.OK, {}
 
 
 def render_lookup(request: HttpRequest, context: dict, status: int, headers: dict[str, str]) -> HttpResponse:
@@ -137,7 +137,7 @@ def _batch_post(request: HttpRequest, limit: UploadLimitHandler) -> HttpResponse
         return render_batch(request, {"form": form}, status)
     queries = form.cleaned_data["query_list"]
     try:
-        headers = throttling.spend_on_lookups(request, queries, bucket=throttling.PAGES)
+        throttling.spend_on_lookups(request, queries, bucket=throttling.PAGES)
         city_reader().info()  # one message when no database is installed, not one per row
         answers = pipeline.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
     except (LookupFailed, DatabaseError) as exc:
@@ -149,14 +149,12 @@ def _batch_post(request: HttpRequest, limit: UploadLimitHandler) -> HttpResponse
     languages = next((a.database.languages for a in answers if isinstance(a, LookupResult)), ())
     rows = batch_table.batch_rows(queries, answers, language=request_language(request, languages))
     if request.POST.get("format") == "csv":
-        response = HttpResponse(
-            batch_table.batch_csv(rows), content_type="text/csv; charset=utf-8", headers=headers
-        )
+        response = HttpResponse(batch_table.batch_csv(rows), content_type="text/csv; charset=utf-8")
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="easygeoip-batch-{stamp}.csv"'
         return response
     failed = sum(1 for row in rows if row.error is not None)
-    response = render_batch(
+    return render_batch(
         request,
         {
             "form": form,
@@ -166,6 +164,3 @@ def _batch_post(request: HttpRequest, limit: UploadLimitHandler) -> HttpResponse
             "looked_up": json.dumps(queries),
         },
     )
-    for name, value in headers.items():
-        response[name] = value
-    return response

@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 API, PAGES, WEBSERVICE = "api", "page", "webservice"
 _RATES = {API: "API_THROTTLE_RATE", PAGES: "PAGE_THROTTLE_RATE", WEBSERVICE: "WEBSERVICE_THROTTLE_RATE"}
 
+# Where spend() leaves the headers for RateLimitHeadersMiddleware (a WSGI environ key of our own).
+RATE_LIMIT_HEADERS = "easygeoip.rate_limit_headers"
+
 # After the storage failed, leave it alone for this long (each try could wait STORAGE_TIMEOUT).
 STORAGE_RETRY_INTERVAL = 5.0
 _storage_failed_at = -math.inf
@@ -89,14 +92,15 @@ def limiter() -> MovingWindowRateLimiter:
     return _limiter(settings.REDIS_URL, str(settings.RATE_LIMIT_DIR), os.getpid())
 
 
-def spend(bucket: str, payer: str, *, cost: int = 1) -> dict[str, str]:
-    """Spend `cost` units of `payer`'s allowance in `bucket`; returns the RateLimit-* headers for
-    the answer (none when the bucket has no rate). Raises Throttled when fewer units are left,
-    and BatchTooLarge when `cost` is more than the whole window allows."""
+def spend(request, bucket: str, payer: str, *, cost: int = 1) -> None:
+    """Spend `cost` units of `payer`'s allowance in `bucket`, and note the RateLimit-* headers in
+    `request` for the answer, whatever it turns out to be (RateLimitHeadersMiddleware sends them).
+    Raises Throttled when fewer units are left, and BatchTooLarge when `cost` is more than the
+    whole window allows."""
     global _storage_failed_at  # one flag per process, like the history's breaker
     rate = getattr(settings, _RATES[bucket])
     if not rate:
-        return {}
+        return
     item = _item(rate)
     window = item.get_expiry()
     if cost > item.amount:
@@ -106,7 +110,7 @@ def spend(bucket: str, payer: str, *, cost: int = 1) -> dict[str, str]:
             )
         )
     if time.monotonic() - _storage_failed_at < STORAGE_RETRY_INTERVAL:
-        return {}
+        return
     try:
         moving_window = limiter()
         allowed = moving_window.hit(item, bucket, payer, cost=cost)
@@ -114,9 +118,10 @@ def spend(bucket: str, payer: str, *, cost: int = 1) -> dict[str, str]:
     except (StorageError, *DiskCacheStorage.ERRORS) as exc:  # the latter: opening its folder
         _storage_failed_at = time.monotonic()
         logger.warning("Rate limits are off for %ss: their storage failed: %s", STORAGE_RETRY_INTERVAL, exc)
-        return {}
+        return
     seconds = max(1, math.ceil(reset_at - time.time()))
-    headers = {
+    # request.META, which a DRF Request shares with the HttpRequest it wraps.
+    request.META[RATE_LIMIT_HEADERS] = {
         "RateLimit-Limit": str(item.amount),
         "RateLimit-Remaining": str(max(0, remaining)),
         "RateLimit-Reset": str(seconds),
@@ -124,20 +129,32 @@ def spend(bucket: str, payer: str, *, cost: int = 1) -> dict[str, str]:
     }
     if not allowed:
         # When the window's oldest units free; a request costing more may have to wait longer.
-        raise Throttled(seconds, headers=headers)
-    return headers
+        raise Throttled(seconds)
 
 
-def spend_on_lookups(request, queries: Sequence[object], *, bucket: str) -> dict[str, str]:
+def spend_on_lookups(request, queries: Sequence[object], *, bucket: str) -> None:
     """Charge the caller for looking up `queries` (one, or a batch's)."""
     if len(queries) > settings.LOOKUP_BATCH_MAX:
-        return {}  # refused as batch_too_large before any lookup: it costs nothing
-    return spend(bucket, client_key(client_address(request)), cost=lookups_cost(queries))
+        return  # refused as batch_too_large before any lookup: it costs nothing
+    spend(request, bucket, client_key(client_address(request)), cost=lookups_cost(queries))
 
 
-def spend_on_key(api_key_id: int) -> dict[str, str]:
+def spend_on_key(request, api_key_id: int) -> None:
     """Charge a web-service key for one lookup, whoever uses it."""
-    return spend(WEBSERVICE, f"key:{api_key_id}")
+    spend(request, WEBSERVICE, f"key:{api_key_id}")
+
+
+class RateLimitHeadersMiddleware:
+    """Every answer to a request that spent units says where its payer stands, errors included."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        for name, value in request.META.get(RATE_LIMIT_HEADERS, {}).items():
+            response[name] = value
+        return response
 
 
 class ClientAddressThrottle(BaseThrottle):
@@ -147,5 +164,5 @@ class ClientAddressThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         if request.user and request.user.is_authenticated:
             return True
-        spend(API, client_key(client_address(request)))  # raises Throttled, which DRF lets through
+        spend(request, API, client_key(client_address(request)))  # raises Throttled, which DRF lets through
         return True

@@ -114,7 +114,7 @@ def lookup(request: HttpRequest, service: str, ip_address: str) -> HttpResponse:
     if not ip_address:
         return error_response("IP_ADDRESS_REQUIRED", IP_ADDRESS_REQUIRED_MESSAGE, HTTPStatus.BAD_REQUEST)
     # The key's rate first: a refused request does not use up its daily quota.
-    headers = throttling.spend_on_key(credential.id)
+    throttling.spend_on_key(request, credential.id)
     queries_remaining = credentials.admit(credential)
     requester = client_address(request)
     result = pipeline.lookup(
@@ -125,6 +125,4 @@ def lookup(request: HttpRequest, service: str, ip_address: str) -> HttpResponse:
         resolver=AddressesOnly(),
     )
     body = body_for(result, service=service, queries_remaining=queries_remaining)
-    return HttpResponse(
-        json.dumps(body, ensure_ascii=False), content_type=CONTENT_TYPES[service], headers=headers
-    )
+    return HttpResponse(json.dumps(body, ensure_ascii=False), content_type=CONTENT_TYPES[service])

@@ -10,7 +10,7 @@ from http import HTTPStatus
 import pytest
 
 from lookups.errors import OVER_RATE_LIMIT_MESSAGE, THROTTLED_MESSAGE
-from lookups.tests.geoip_data import BERLIN_IP, LONDON_IP
+from lookups.tests.geoip_data import BERLIN_IP, LONDON_IP, UNKNOWN_PUBLIC_IP
 from lookups.web import credentials, throttling
 
 pytestmark = [pytest.mark.throttled, pytest.mark.django_db]
@@ -41,6 +41,15 @@ def test_every_limited_answer_says_the_limit_what_is_left_and_when_it_resets(cli
         assert response["RateLimit-Limit"] == "3"
         assert response["RateLimit-Policy"] == "3;w=60"
         assert 0 < int(response["RateLimit-Reset"]) <= 60
+
+
+def test_failed_lookups_spend_units_and_say_so_too(client, city_database, settings):
+    settings.API_THROTTLE_RATE = "10/minute"
+    response = lookup(client, "nowhere.example.com")
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["error"]["code"] == "name_not_resolved"
+    assert remaining(response) == 7
+    assert remaining(lookup(client, UNKNOWN_PUBLIC_IP)) == 6  # address_not_found
 
 
 def test_over_the_limit_is_429_with_the_message_and_retry_after(client, city_database, settings):
@@ -144,7 +153,10 @@ def test_the_web_service_is_limited_per_key_whoever_uses_it(client, city_databas
         "error": THROTTLED_MESSAGE.format(seconds=seconds),
     }
     assert credentials.used_today(first.api_key) == 2  # the refused one used none of the quota
-    assert client.get(path, headers=basic(second), REMOTE_ADDR="198.51.100.1").status_code == HTTPStatus.OK
+    not_found = client.get(f"/geoip/v2.1/city/{UNKNOWN_PUBLIC_IP}", headers=basic(second))
+    assert not_found.status_code == HTTPStatus.NOT_FOUND
+    assert not_found["RateLimit-Remaining"] == "1"
+    assert client.get(path, headers=basic(second), REMOTE_ADDR="198.51.100.1")["RateLimit-Remaining"] == "0"
 
 
 # --- When the storage fails ---------------------------------------------------------------------

@@ -175,3 +175,16 @@ def test_without_its_storage_the_service_answers_unlimited_and_says_so_in_the_lo
     assert [record.getMessage().split(":")[0] for record in caplog.records] == [
         "Rate limits are off for 5.0s"
     ]
+
+
+def test_the_other_drf_endpoints_spend_a_unit_of_the_apis_bucket_except_for_staff(
+    client, city_database, settings, django_user_model
+):
+    settings.API_THROTTLE_RATE = "1/minute"
+    assert client.get("/api/schema/").status_code == HTTPStatus.OK
+    refused = client.get("/api/schema/")
+    assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert int(refused["Retry-After"]) > 0
+    assert lookup(client, address="127.0.0.1").status_code == HTTPStatus.TOO_MANY_REQUESTS
+    client.force_login(django_user_model.objects.create_superuser("staff", password="a long pass phrase"))
+    assert client.get("/api/schema/").status_code == HTTPStatus.OK

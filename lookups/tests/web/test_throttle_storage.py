@@ -2,6 +2,7 @@
 processes."""
 
 import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
 
 from limits import parse
 from limits.strategies import MovingWindowRateLimiter
@@ -70,4 +71,13 @@ def test_processes_sharing_the_folder_share_one_count(tmp_path):
     allowed = sum(results.get(timeout=60) for _ in processes)
     for process in processes:
         process.join(timeout=10)
+    assert allowed == 100
+
+
+def test_threads_sharing_one_storage_share_one_count(tmp_path):
+    """For gunicorn's threaded workers: one storage object, eight threads at once."""
+    limiter = MovingWindowRateLimiter(DiskCacheStorage(directory=tmp_path))
+    item = parse("100/minute")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        allowed = sum(pool.map(lambda _: limiter.hit(item, "shared"), range(300)))
     assert allowed == 100

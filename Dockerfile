@@ -53,9 +53,11 @@ RUN DJANGO_SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectst
 
 # Everything the service writes is on a volume or in /tmp, so the root filesystem can be read only.
 # The spool holds history rows not yet in PostgreSQL: on a volume, a replaced container loses none.
+# The rate limits' file (used without REDIS_URL) only holds the last window's counts: /tmp will do.
 ENV DJANGO_SETTINGS_MODULE=config.settings \
     GEOIP_PATH=/data/geoip \
     HISTORY_SPOOL_DIR=/data/spool \
+    RATE_LIMIT_DIR=/tmp/ratelimit \
     GUNICORN_BIND=0.0.0.0:8000 \
     GUNICORN_CONTROL_SOCKET=/tmp/gunicorn.ctl \
     MANAGE_COMMAND="docker compose exec app python manage.py"

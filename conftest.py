@@ -120,14 +120,21 @@ def _flush_history_first(execute, sql, params, many, context):
 
 
 @pytest.fixture(autouse=True)
-def _no_throttling(settings, request):
-    """Rate limits off unless a test asks for them (marker: throttled)."""
+def _no_throttling(settings, request, tmp_path):
+    """Rate limits off unless a test asks for them (marker: throttled); then counted in a file of
+    the test's own, so that no test inherits another's counts."""
     if request.node.get_closest_marker("throttled") is None:
-        settings.REST_FRAMEWORK = {
-            **settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": {"anon": None},
-        }
+        settings.API_THROTTLE_RATE = None
         settings.PAGE_THROTTLE_RATE = None
+        settings.WEBSERVICE_THROTTLE_RATE = None
+    else:
+        settings.REDIS_URL = ""
+        settings.RATE_LIMIT_DIR = tmp_path / "ratelimit"
+
+
+# The Redis (or Valkey) the tests that need one use; a database number of its own keeps a run
+# apart from others on the same server.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 @pytest.fixture
@@ -264,6 +271,8 @@ def live_environment(*, geoip_dir: Path, dns_server: LocalDNSServer, static_root
         "API_THROTTLE_RATE": "",
         # Write-behind as in production (tests poll for rows), into a spool of this server's own.
         "HISTORY_SPOOL_DIR": _live_spool(),
+        # Rate-limit counts of this server's own too (when a test turns limits on).
+        "RATE_LIMIT_DIR": tempfile.mkdtemp(prefix="easygeoip-ratelimit-"),
     }
 
 

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import limits
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -57,6 +58,18 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def env_rate(name: str, default: str) -> str | None:
+    """A rate in the limits library's notation ("600/minute"); empty: None (no limit)."""
+    value = env_str(name, default)
+    if not value:
+        return None
+    try:
+        limits.parse(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a rate such as 600/minute, not {value!r}") from None
+    return value
+
+
 # --- Django: the project -------------------------------------------------------------------
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -97,6 +110,7 @@ MIDDLEWARE = [
     # First, so that the latency histogram (/metrics) measures everything below it.
     "lookups.web.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "lookups.web.throttling.RateLimitHeadersMiddleware",  # on every answer of a request that spent units
     "lookups.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # These three skip the public lookup API, which reads no session, user or message
@@ -206,11 +220,13 @@ def _database(url: str) -> dict:
 DATABASES = {"default": _database(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# With REDIS_URL, shared by every worker, so rate limits hold across the whole service.
+# Redis or Valkey, shared by every worker and instance: the rate limits' counters (Rate limits,
+# below) and Django's cache. Empty: the limits count on this machine's disk, the cache per worker.
+REDIS_URL = env_str("REDIS_URL")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("REDIS_URL")}
-        if env_str("REDIS_URL")
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
@@ -333,6 +349,29 @@ HISTORY_DB_RETRY_INTERVAL = env_float("HISTORY_DB_RETRY_INTERVAL", 2.0)
 # seconds, one COPY for many lookups. 0: each lookup's rows are flushed before it is answered.
 HISTORY_FLUSH_INTERVAL = env_float("HISTORY_FLUSH_INTERVAL", 0.25)
 
+# --- Rate limits (lookups.web.throttling, docs/resilience.md#rate-limits) ---------------------------
+
+# Rates as "N/second|minute|hour|day" (limits' notation, e.g. "600/minute"); empty turns one off.
+# Each is a moving window: at most N units in any such span. A lookup of an address costs 1 unit,
+# of a name RATE_LIMIT_NAME_COST (it costs DNS work); a batch costs the sum of its queries.
+# The API's lookups, single and batch, per client address:
+API_THROTTLE_RATE = env_rate("API_THROTTLE_RATE", "600/minute")
+# The pages' lookups per client address, counted apart from the API's:
+PAGE_THROTTLE_RATE = env_rate("PAGE_THROTTLE_RATE", env_str("API_THROTTLE_RATE", "600/minute"))
+# MaxMind's web service (/geoip/) per API key, whichever addresses use it:
+WEBSERVICE_THROTTLE_RATE = env_rate("WEBSERVICE_THROTTLE_RATE", env_str("API_THROTTLE_RATE", "600/minute"))
+RATE_LIMIT_NAME_COST = env_int("RATE_LIMIT_NAME_COST", 3)
+if RATE_LIMIT_NAME_COST < 1:
+    raise ImproperlyConfigured("RATE_LIMIT_NAME_COST must be at least 1")
+# IPv6 clients are counted per network of this length: one host is usually given a whole /64.
+RATE_LIMIT_IPV6_PREFIX = env_int("RATE_LIMIT_IPV6_PREFIX", 64)
+if not 1 <= RATE_LIMIT_IPV6_PREFIX <= 128:
+    raise ImproperlyConfigured("RATE_LIMIT_IPV6_PREFIX must be between 1 and 128")
+# Without REDIS_URL the counters live in a SQLite file here (diskcache), shared by every worker
+# and every instance on this machine that names the same folder. Losing it forgets recent counts
+# only: a tmpfs will do (the image uses /tmp).
+RATE_LIMIT_DIR = Path(env_str("RATE_LIMIT_DIR") or BASE_DIR / "var" / "ratelimit")
+
 # --- The JSON API -------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -353,10 +392,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # The API's bucket (API_THROTTLE_RATE) for the DRF views that do not count for themselves.
     "DEFAULT_THROTTLE_CLASSES": ["lookups.web.throttling.ClientAddressThrottle"],
-    "DEFAULT_THROTTLE_RATES": {
-        "anon": env_str("API_THROTTLE_RATE", "600/minute") or None,
-    },
     "EXCEPTION_HANDLER": "lookups.web.http_errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "URL_FORMAT_OVERRIDE": "format",
@@ -379,9 +416,6 @@ MAP_TILE_ATTRIBUTION = env_str(
     "MAP_TILE_ATTRIBUTION",
     '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
 )
-# Lookups from the HTML pages per client address (a batch counts once); empty turns it off.
-# Defaults to the API's rate, counted separately from it.
-PAGE_THROTTLE_RATE = env_str("PAGE_THROTTLE_RATE", env_str("API_THROTTLE_RATE", "600/minute")) or None
 # Largest CSV file the batch page accepts, in bytes.
 LOOKUP_BATCH_UPLOAD_MAX_BYTES = env_int("LOOKUP_BATCH_UPLOAD_MAX_BYTES", 1024 * 1024)
 

@@ -43,6 +43,10 @@ HISTORY_UNAVAILABLE_MESSAGE = "The lookup history cannot be written right now. T
 BATCH_INVALID_MESSAGE = 'Send a JSON object such as {"queries": ["8.8.8.8", "example.com"]}.'
 REQUEST_TOO_LARGE_MESSAGE = "The request body is too large."
 THROTTLED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
+OVER_RATE_LIMIT_MESSAGE = (
+    "This request costs {cost} units of the rate limit at once, which allows {limit} in {window} seconds: "
+    "send fewer queries per request (an address costs 1, a name {name_cost})."
+)
 METHOD_NOT_ALLOWED_MESSAGE = 'Method "{method}" not allowed.'
 FIELD_NOT_FOUND_MESSAGE = "The GeoIP database has no {field} for {address}."
 INVALID_PREFIX_MESSAGE = "Enter a network in CIDR form, such as 81.2.0.0/16 or 2a02:ec80::/32."
@@ -130,7 +134,7 @@ class HistoryUnavailable(LookupFailed):
 
 
 class Throttled(LookupFailed):
-    """Too many lookups from one client address (the API's and the pages' rate limits)."""
+    """Too many lookups from one client address or API key (lookups.web.throttling)."""
 
     code = "throttled"
     status = HTTPStatus.TOO_MANY_REQUESTS

@@ -13,14 +13,12 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from conftest import BASE_DIR, live_environment, run_gunicorn, wait_until
+from conftest import BASE_DIR, TEST_REDIS_URL, live_environment, run_gunicorn, wait_until
 from lookups.models import Lookup
 from lookups.tests.geoip_data import LONDON_IP, NETWORKS, build_city_database
 from lookups.tests.traffic import Traffic
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-REDIS_TEST_URL = "redis://127.0.0.1:6379/8"  # a database number of the tests' own
 
 
 @pytest.fixture
@@ -31,7 +29,7 @@ def instance_env(dns_server, collected_static, tmp_path):
     env.update(
         {
             "HISTORY_SPOOL_DIR": str(tmp_path / "spool"),  # the replicas' shared spool volume
-            "REDIS_URL": REDIS_TEST_URL,
+            "REDIS_URL": TEST_REDIS_URL,
             "GEOIP_RELOAD_CHECK_INTERVAL": "0.5",
         }
     )

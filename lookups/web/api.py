@@ -18,7 +18,7 @@ from lookups.core import pipeline
 from lookups.core.answer import LookupResult
 from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, InvalidCursor
 from lookups.models import Channel
-from lookups.web import history_filters, text_body
+from lookups.web import history_filters, text_body, throttling
 from lookups.web.api_body import LOOKUP_CSV, batch_item
 from lookups.web.api_schema import (
     BatchInputSerializer,
@@ -210,7 +210,10 @@ class WebServiceDocumentation(APIView):
         responses={
             (200, "application/vnd.maxmind.com-city+json"): OpenApiTypes.OBJECT,
             (200, "application/vnd.maxmind.com-country+json"): OpenApiTypes.OBJECT,
-            **{(status, _MAXMIND_ERROR): MaxMindErrorSerializer for status in (400, 401, 402, 403, 405, 503)},
+            **{
+                (status, _MAXMIND_ERROR): MaxMindErrorSerializer
+                for status in (400, 401, 402, 403, 405, 429, 503)
+            },
             (404, _MAXMIND_ERROR): MaxMindErrorSerializer,
             # A path that is not the web service's at all (an address holding "/"): Django's page.
             (404, "text/html"): OpenApiTypes.STR,
@@ -225,6 +228,7 @@ class BatchLookupView(APIView):
 
     # Public: nobody signs in to look up an address (and the rate limit is per address).
     authentication_classes = ()
+    throttle_classes = ()  # it pays per query, below
     csv_table = LOOKUP_CSV
 
     @extend_schema(
@@ -240,6 +244,7 @@ class BatchLookupView(APIView):
         queries = data.get("queries") if isinstance(data, dict) else None
         if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
             raise InvalidBatch(BATCH_INVALID_MESSAGE)
+        throttling.spend_on_lookups(request, queries, bucket=throttling.API)
         # The bodies too are some 100,000 acyclic objects: no collection while they are built.
         with pipeline.garbage_collection_paused():
             answers = pipeline.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))

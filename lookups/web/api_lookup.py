@@ -2,8 +2,9 @@
 
 Plain Django views, not DRF ones: DRF's dispatch (its Request, authentication, permissions,
 Response and finalisation) cost several times the lookup. What DRF decides for the other
-endpoints is decided here with DRF's own parts: its content negotiation (lookups.web.negotiation),
-its renderers and its throttle; errors go through lookups.web.http_errors like everywhere else.
+endpoints is decided here with DRF's own parts: its content negotiation (lookups.web.negotiation)
+and its renderers; the rate limit is lookups.web.throttling's, and errors go through
+lookups.web.http_errors like everywhere else.
 The OpenAPI schema describes these views through lookups.web.api.LookupDocumentation.
 """
 
@@ -17,14 +18,13 @@ from rest_framework.settings import api_settings
 from lookups.core import pipeline
 from lookups.errors import METHOD_NOT_ALLOWED_MESSAGE
 from lookups.models import Channel
-from lookups.web import api
+from lookups.web import api, throttling
 from lookups.web.api_body import LOOKUP_CSV, result_as_dict
 from lookups.web.csv_format import CsvTable
 from lookups.web.field_selection import FieldSelection, parse_fields, select
 from lookups.web.http_errors import ApiError, api_error, error_body
 from lookups.web.negotiation import wants_plain_json
 from lookups.web.request_meta import client_address, request_language
-from lookups.web.throttling import LookupThrottle, check_rate
 
 _ALLOWED_METHODS = ("GET", "HEAD")
 _ALLOWED = ", ".join(_ALLOWED_METHODS)
@@ -102,7 +102,8 @@ def _lookup(
     request: HttpRequest, query: str, *, requester: str | None, selection: FieldSelection | None
 ) -> ApiError:
     try:
-        check_rate(LookupThrottle(), request)
+        # Every caller by address: these endpoints take no credentials, so no session exempts anyone.
+        throttling.spend_on_lookups(request, [query], bucket=throttling.API)
         result = pipeline.lookup(query, channel=Channel.API, requester=requester)
     except Exception as exc:
         return _error(exc, request)

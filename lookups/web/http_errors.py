@@ -6,7 +6,6 @@ own codes, mapped in lookups.web.webservice.
 """
 
 import logging
-from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -17,7 +16,6 @@ from rest_framework.response import Response
 from lookups.errors import (
     HISTORY_UNAVAILABLE_MESSAGE,
     REQUEST_TOO_LARGE_MESSAGE,
-    THROTTLED_MESSAGE,
     HistoryUnavailable,
     LookupFailed,
     RequestTooLarge,
@@ -36,7 +34,8 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 
 
 def error_headers(error: LookupFailed) -> dict[str, str]:
-    """The headers an error's answer carries, page or API: Retry-After when throttled."""
+    """The headers an error's answer carries, page or API: Retry-After when throttled (the
+    RateLimit-* headers: lookups.web.throttling.RateLimitHeadersMiddleware)."""
     return {"Retry-After": str(error.seconds)} if isinstance(error, Throttled) else {}
 
 
@@ -52,13 +51,6 @@ def api_error(exc: Exception, *, path: str = "", authenticate_header: str | None
         logger.error("Database error while answering %s: %s", path, exc)
         exc = HistoryUnavailable(HISTORY_UNAVAILABLE_MESSAGE)
         return error_as_dict(exc), exc.status, {}
-    if isinstance(exc, drf_exceptions.Throttled):
-        seconds = max(1, int(exc.wait or 1))
-        return (
-            error_body("throttled", THROTTLED_MESSAGE.format(seconds=seconds)),
-            HTTPStatus.TOO_MANY_REQUESTS,
-            {"Retry-After": str(seconds)},
-        )
     if isinstance(exc, drf_exceptions.APIException):
         detail = exc.detail
         message = "Invalid request." if isinstance(detail, dict | list) else str(detail)

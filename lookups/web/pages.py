@@ -25,12 +25,11 @@ from lookups.core.answer import LookupResult
 from lookups.core.geoip import city_reader
 from lookups.errors import INVALID_QUERY_MESSAGE, InvalidQuery, LookupFailed
 from lookups.models import Channel
-from lookups.web import batch_table, plain_text
+from lookups.web import batch_table, plain_text, throttling
 from lookups.web.forms import BatchForm
 from lookups.web.http_errors import error_headers, page_error
 from lookups.web.page_context import result_context
 from lookups.web.request_meta import client_address, request_language
-from lookups.web.throttling import PageThrottle, check_rate
 
 OWN_ADDRESS_NOT_PUBLIC_MESSAGE = (
     "Your address, {address}, is not a public address, so there is nothing to look up for it. "
@@ -41,7 +40,7 @@ OWN_ADDRESS_NOT_PUBLIC_MESSAGE = (
 def lookup_outcome(request: HttpRequest, query: str) -> tuple[dict, int, dict[str, str]]:
     """(template context, status, extra headers) for a lookup made from a page."""
     try:
-        check_rate(PageThrottle(), request)
+        throttling.spend_on_lookups(request, [query], bucket=throttling.PAGES)
         result = pipeline.lookup(query, channel=Channel.WEB, requester=client_address(request))
     except (LookupFailed, DatabaseError) as exc:
         error = page_error(exc)
@@ -143,7 +142,7 @@ def _batch_post(request: HttpRequest, limit: UploadLimitHandler) -> HttpResponse
         return render_batch(request, {"form": form}, status)
     queries = form.cleaned_data["query_list"]
     try:
-        check_rate(PageThrottle(), request)
+        throttling.spend_on_lookups(request, queries, bucket=throttling.PAGES)
         city_reader().info()  # one message when no database is installed, not one per row
         answers = pipeline.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
     except (LookupFailed, DatabaseError) as exc:

@@ -15,12 +15,11 @@ from django.views.decorators.csrf import csrf_exempt
 from lookups.core import pipeline
 from lookups.errors import METHOD_NOT_ALLOWED_MESSAGE
 from lookups.models import Channel
-from lookups.web import api
+from lookups.web import api, throttling
 from lookups.web.api_lookup import documented_as
 from lookups.web.http_errors import api_error
 from lookups.web.request_meta import client_address, request_language
 from lookups.web.text_body import field_line, line
-from lookups.web.throttling import LookupThrottle, check_rate
 
 # The user agents that get text instead of the page at `/`, as echoip matches them.
 COMMAND_LINE_AGENTS = ("curl/", "Wget/", "HTTPie/", "fetch")
@@ -65,7 +64,7 @@ def field(request: HttpRequest, field: str) -> HttpResponse:
     requester = client_address(request)
     query = request.GET.get("ip", requester or "")
     try:
-        check_rate(LookupThrottle(), request)
+        throttling.spend_on_lookups(request, [query], bucket=throttling.API)
         result = pipeline.lookup(query, channel=Channel.API, requester=requester)
         response = text_response(
             field_line(result, field, language=request_language(request, result.database.languages))

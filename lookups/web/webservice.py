@@ -25,9 +25,10 @@ from lookups.errors import (
     PermissionRequired,
 )
 from lookups.models import Channel
-from lookups.web import credentials
+from lookups.web import credentials, throttling
 from lookups.web.api import WebServiceDocumentation
 from lookups.web.api_lookup import documented_as
+from lookups.web.http_errors import error_headers
 from lookups.web.maxmind_body import CONTENT_TYPES, body_for
 from lookups.web.request_meta import client_address
 
@@ -51,6 +52,8 @@ MAXMIND_ERRORS: dict[str, tuple[str, HTTPStatus]] = {
     "authorization_invalid": ("AUTHORIZATION_INVALID", HTTPStatus.UNAUTHORIZED),  # AuthenticationError
     "out_of_queries": ("OUT_OF_QUERIES", HTTPStatus.PAYMENT_REQUIRED),  # OutOfQueriesError
     "permission_required": ("PERMISSION_REQUIRED", HTTPStatus.FORBIDDEN),  # PermissionRequiredError
+    # Not MaxMind's (its service has no rate limit): InvalidRequestError, with http_status 429.
+    "throttled": ("THROTTLED", HTTPStatus.TOO_MANY_REQUESTS),
     # Any 5xx is an HTTPError in the clients, whatever its body.
     "database_unavailable": ("DATABASE_UNAVAILABLE", HTTPStatus.SERVICE_UNAVAILABLE),
 }
@@ -81,7 +84,11 @@ def maxmind_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
             return view(request, *args, **kwargs)
         except (LookupFailed, CredentialsRejected) as error:
             code, status = MAXMIND_ERRORS.get(error.code, (error.code.upper(), error.status))
-            return error_response(code, error.message, status)
+            response = error_response(code, error.message, status)
+            if isinstance(error, LookupFailed):
+                for name, value in error_headers(error).items():
+                    response[name] = value
+            return response
         except DatabaseError as error:
             logger.error("Database error while answering %s: %s", request.path, error)
             return error_response(
@@ -106,6 +113,8 @@ def lookup(request: HttpRequest, service: str, ip_address: str) -> HttpResponse:
         raise PermissionRequired(PERMISSION_REQUIRED_MESSAGE.format(service=service))
     if not ip_address:
         return error_response("IP_ADDRESS_REQUIRED", IP_ADDRESS_REQUIRED_MESSAGE, HTTPStatus.BAD_REQUEST)
+    # The key's rate first: a refused request does not use up its daily quota.
+    throttling.spend_on_key(request, credential.id)
     queries_remaining = credentials.admit(credential)
     requester = client_address(request)
     result = pipeline.lookup(

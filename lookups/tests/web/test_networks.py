@@ -8,7 +8,6 @@ from http import HTTPStatus
 
 import maxminddb
 import pytest
-from django.core.cache import cache
 
 from lookups.core import networks as networks_module
 from lookups.errors import (
@@ -186,15 +185,13 @@ def test_listings_are_not_lookups_in_the_history(client, many_networks):
 
 @pytest.mark.throttled
 def test_the_api_s_rate_limit_counts_them(client, many_networks, settings):
-    cache.clear()
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "2/minute"}}
+    settings.API_THROTTLE_RATE = "2/minute"
     caller = {"REMOTE_ADDR": "198.51.100.9"}
     assert client.get(f"/api/v1/lookup/{LONDON_IP}", **caller).status_code == HTTPStatus.OK
     assert client.get("/api/v1/networks/81.2.0.0/16", **caller).status_code == HTTPStatus.OK
     response = client.get("/api/v1/networks/81.2.0.0/16", **caller)
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert response.json()["error"]["code"] == "throttled"
-    cache.clear()
 
 
 def test_the_schema_documents_the_listing_and_matches_its_bodies(client, many_networks):

@@ -283,6 +283,9 @@ GEOIP_PATH = Path(env_str("GEOIP_PATH") or BASE_DIR / "var" / "geoip")
 GEOIP_CITY = env_str("GEOIP_CITY", "GeoLite2-City.mmdb")
 # The optional ASN database's file name in GEOIP_PATH: lookups gain `traits` when it is there.
 GEOIP_ASN = env_str("GEOIP_ASN", "GeoLite2-ASN.mmdb")
+# A second City database's file name in GEOIP_PATH (say DB-IP's beside MaxMind's), answered beside
+# GEOIP_CITY by /api/v1/compare/ and the page's comparison panel. Empty: no comparison.
+GEOIP_CITY_ALTERNATIVE = env_str("GEOIP_CITY_ALTERNATIVE", "")
 # How often (seconds) a worker checks whether the database file was replaced on disk.
 GEOIP_RELOAD_CHECK_INTERVAL = env_float("GEOIP_RELOAD_CHECK_INTERVAL", 1.0)
 # How the commands we print for operators begin: bin/manage in a checkout (it loads .env and the

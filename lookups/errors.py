@@ -45,6 +45,12 @@ REQUEST_TOO_LARGE_MESSAGE = "The request body is too large."
 THROTTLED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
 METHOD_NOT_ALLOWED_MESSAGE = 'Method "{method}" not allowed.'
 UNKNOWN_FORMAT_MESSAGE = "format must be exactly one of {formats}, not {given}."
+COMPARISON_NOT_CONFIGURED_MESSAGE = (
+    "This service has one GeoIP City database, so there is nothing to compare it with "
+    "(its operator sets GEOIP_CITY_ALTERNATIVE to offer a comparison)."
+)
+ALTERNATIVE_UNAVAILABLE_MESSAGE = "The alternative GeoIP database cannot be compared right now: {reason}"
+COMPARE_FLAG_MESSAGE = "compare must be 1 or 0, not {given}."
 
 
 class LookupFailed(Exception):
@@ -130,6 +136,19 @@ class UnknownFormat(LookupFailed):
     """`?format=` empty, repeated or naming no format the endpoint has."""
 
     code = "unknown_format"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class ComparisonNotConfigured(LookupFailed):
+    """A comparison asked of a service with no GEOIP_CITY_ALTERNATIVE: a setting, not an outage
+    (retrying will not help), hence 409 rather than 503."""
+
+    code = "comparison_not_configured"
+    status = HTTPStatus.CONFLICT
+
+
+class InvalidCompareFlag(LookupFailed):
+    code = "invalid_compare"
     status = HTTPStatus.BAD_REQUEST
 
 

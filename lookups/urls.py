@@ -7,6 +7,7 @@ urlpatterns = [
     path("api/v1/lookup/", api_lookup.own_address, name="api-lookup-own"),
     path("api/v1/lookup/batch", api.BatchLookupView.as_view(), name="api-lookup-batch"),
     path("api/v1/lookup/<path:query>", api_lookup.lookup, name="api-lookup"),
+    path("api/v1/compare/<path:query>", api.CompareView.as_view(), name="api-compare"),
     path("", pages.home, name="home"),
     path("lookup/<path:query>", pages.lookup_page, name="lookup"),
     path("batch", pages.batch, name="batch"),

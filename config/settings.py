@@ -411,5 +411,6 @@ MAXMIND_ACCOUNT_ID = env_str("MAXMIND_ACCOUNT_ID")
 MAXMIND_LICENSE_KEY = env_str("MAXMIND_LICENSE_KEY")  # secret: never logged or shown
 MAXMIND_DOWNLOAD_URL = env_str("MAXMIND_DOWNLOAD_URL", "https://download.maxmind.com")
 # One City edition (GeoLite2-City, GeoIP2-City) and optionally one ASN edition (GeoLite2-ASN, GeoIP2-ISP).
-MAXMIND_EDITIONS = env_list("MAXMIND_EDITIONS", "GeoLite2-City")
+# GeoLite2-ASN by default, as DB-IP's ASN Lite without a key: every answer has `traits`.
+MAXMIND_EDITIONS = env_list("MAXMIND_EDITIONS", "GeoLite2-City,GeoLite2-ASN")
 DBIP_DOWNLOAD_URL = env_str("DBIP_DOWNLOAD_URL", "https://download.db-ip.com/free")

@@ -209,6 +209,10 @@ class HealthSerializer(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
     database = HealthDatabaseSerializer()
     asn_database = HealthDatabaseSerializer(allow_null=True, help_text="null: no ASN database installed.")
+    alternative_database = HealthDatabaseSerializer(
+        allow_null=True,
+        help_text="GEOIP_CITY_ALTERNATIVE's, compared with the first; null: none configured or usable.",
+    )
 
 
 class HealthUnavailableSerializer(serializers.Serializer):

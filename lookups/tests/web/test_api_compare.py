@@ -284,3 +284,18 @@ def test_batch_compare_without_alternative(client, city_database, settings):
     response = post_batch(client, BATCH, "?compare=1")
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert Lookup.objects.count() == 0
+
+
+def test_batch_compare_in_csv_keeps_the_lookup_columns(client, city_database, alternative_database):
+    compared = client.post(
+        "/api/v1/lookup/batch?compare=1",
+        {"queries": BATCH},
+        content_type="application/json",
+        HTTP_ACCEPT="text/csv",
+    )
+    plain = client.post(
+        "/api/v1/lookup/batch", {"queries": BATCH}, content_type="application/json", HTTP_ACCEPT="text/csv"
+    )
+    assert compared.status_code == HTTPStatus.OK
+    assert compared["Content-Type"].startswith("text/csv")
+    assert compared.content == plain.content

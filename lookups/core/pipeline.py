@@ -284,15 +284,20 @@ def lookup_batch(
     """Geolocate many queries and record them; answers in the same order, each a result or its
     error. A query repeated in the batch is looked up (and recorded) once. Raises BatchTooLarge
     or HistoryUnavailable."""
-    queries = list(queries)
-    limit = settings.LOOKUP_BATCH_MAX if limit is None else limit
-    if len(queries) > limit:
-        raise BatchTooLarge(BATCH_TOO_LARGE_MESSAGE.format(limit=limit, count=len(queries)))
+    queries = _within_limit(queries, limit)
     with garbage_collection_paused():
         answers = _lookup_batch(
             queries, channel=channel, requester=requester, resolver=resolver, reader=reader
         )
     return [primary for primary, _ in answers]
+
+
+def _within_limit(queries: Iterable[str], limit: int | None) -> list[str]:
+    queries = list(queries)
+    limit = settings.LOOKUP_BATCH_MAX if limit is None else limit
+    if len(queries) > limit:
+        raise BatchTooLarge(BATCH_TOO_LARGE_MESSAGE.format(limit=limit, count=len(queries)))
+    return queries
 
 
 def compare_batch(
@@ -308,10 +313,7 @@ def compare_batch(
     """lookup_batch, each query also looked up in the alternative City database (recorded once,
     with the first database's outcome). Raises ComparisonNotConfigured, or DatabaseUnavailable
     when the alternative cannot be read, before anything is looked up."""
-    queries = list(queries)
-    limit = settings.LOOKUP_BATCH_MAX if limit is None else limit
-    if len(queries) > limit:
-        raise BatchTooLarge(BATCH_TOO_LARGE_MESSAGE.format(limit=limit, count=len(queries)))
+    queries = _within_limit(queries, limit)
     alternative_reader = _alternative(alternative_reader)
     _alternative_info(alternative_reader)
     with garbage_collection_paused():

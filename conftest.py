@@ -21,7 +21,13 @@ from lookups.core import resolver as resolver_module
 from lookups.history import breaker as history_breaker
 from lookups.history import flusher as history_flusher
 from lookups.tests.dns_server import LocalDNSServer
-from lookups.tests.geoip_data import BERLIN_IP, LONDON_IP, UNKNOWN_PUBLIC_IP, build_city_database
+from lookups.tests.geoip_data import (
+    BERLIN_IP,
+    LONDON_IP,
+    UNKNOWN_PUBLIC_IP,
+    build_city_database,
+    build_dbip_city_database,
+)
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -151,6 +157,13 @@ def geoip_dir(tmp_path, settings) -> Path:
 def city_database(geoip_dir) -> Path:
     """The known test City database, installed where the service reads it."""
     return build_city_database(geoip_dir / "GeoLite2-City.mmdb")
+
+
+@pytest.fixture
+def alternative_database(geoip_dir, settings) -> Path:
+    """The known DB-IP-style City database, installed and configured as GEOIP_CITY_ALTERNATIVE."""
+    settings.GEOIP_CITY_ALTERNATIVE = "dbip-city-lite.mmdb"
+    return build_dbip_city_database(geoip_dir / "dbip-city-lite.mmdb")
 
 
 # --- A live gunicorn --------------------------------------------------------------------------

@@ -299,6 +299,9 @@ GEOIP_PATH = Path(env_str("GEOIP_PATH") or BASE_DIR / "var" / "geoip")
 GEOIP_CITY = env_str("GEOIP_CITY", "GeoLite2-City.mmdb")
 # The optional ASN database's file name in GEOIP_PATH: lookups gain `traits` when it is there.
 GEOIP_ASN = env_str("GEOIP_ASN", "GeoLite2-ASN.mmdb")
+# A second City database's file name in GEOIP_PATH (say DB-IP's beside MaxMind's), answered beside
+# GEOIP_CITY by /api/v1/compare/ and the page's comparison panel. Empty: no comparison.
+GEOIP_CITY_ALTERNATIVE = env_str("GEOIP_CITY_ALTERNATIVE", "")
 # How often (seconds) a worker checks whether the database file was replaced on disk.
 GEOIP_RELOAD_CHECK_INTERVAL = env_float("GEOIP_RELOAD_CHECK_INTERVAL", 1.0)
 # How the commands we print for operators begin: bin/manage in a checkout (it loads .env and the
@@ -442,5 +445,6 @@ MAXMIND_ACCOUNT_ID = env_str("MAXMIND_ACCOUNT_ID")
 MAXMIND_LICENSE_KEY = env_str("MAXMIND_LICENSE_KEY")  # secret: never logged or shown
 MAXMIND_DOWNLOAD_URL = env_str("MAXMIND_DOWNLOAD_URL", "https://download.maxmind.com")
 # One City edition (GeoLite2-City, GeoIP2-City) and optionally one ASN edition (GeoLite2-ASN, GeoIP2-ISP).
-MAXMIND_EDITIONS = env_list("MAXMIND_EDITIONS", "GeoLite2-City")
+# GeoLite2-ASN by default, as DB-IP's ASN Lite without a key: every answer has `traits`.
+MAXMIND_EDITIONS = env_list("MAXMIND_EDITIONS", "GeoLite2-City,GeoLite2-ASN")
 DBIP_DOWNLOAD_URL = env_str("DBIP_DOWNLOAD_URL", "https://download.db-ip.com/free")

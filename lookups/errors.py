@@ -61,6 +61,12 @@ ASN_INDEX_MISSING_MESSAGE = (
 )
 UNKNOWN_FIELDS_MESSAGE = "fields names no such field: {given}. The fields are: {fields}."
 UNKNOWN_FORMAT_MESSAGE = "format must be exactly one of {formats}, not {given}."
+COMPARISON_NOT_CONFIGURED_MESSAGE = (
+    "This service has one GeoIP City database, so there is nothing to compare it with "
+    "(its operator sets GEOIP_CITY_ALTERNATIVE to offer a comparison)."
+)
+ALTERNATIVE_UNAVAILABLE_MESSAGE = "The alternative GeoIP database cannot be compared right now: {reason}"
+COMPARE_FLAG_MESSAGE = "compare must be 1 or 0, not {given}."
 
 
 class LookupFailed(Exception):
@@ -191,6 +197,18 @@ class AsnIndexUnavailable(LookupFailed):
 
 class InvalidLimit(LookupFailed):
     code = "invalid_limit"
+
+
+class ComparisonNotConfigured(LookupFailed):
+    """A comparison asked of a service with no GEOIP_CITY_ALTERNATIVE: a setting, not an outage
+    (retrying will not help), hence 409 rather than 503."""
+
+    code = "comparison_not_configured"
+    status = HTTPStatus.CONFLICT
+
+
+class InvalidCompareFlag(LookupFailed):
+    code = "invalid_compare"
     status = HTTPStatus.BAD_REQUEST
 
 

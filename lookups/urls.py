@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/lookup/<path:query>", api_lookup.lookup, name="api-lookup"),
     path("api/v1/networks/<path:prefix>", api_networks.NetworksView.as_view(), name="api-networks"),
     path("api/v1/asn/<str:number>/networks", api_networks.AsnNetworksView.as_view(), name="api-asn-networks"),
+    path("api/v1/compare/<path:query>", api.CompareView.as_view(), name="api-compare"),
     path("", pages.home, name="home"),
     path("lookup/<path:query>", pages.lookup_page, name="lookup"),
     path("batch", pages.batch, name="batch"),

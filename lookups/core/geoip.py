@@ -36,10 +36,12 @@ logger = logging.getLogger(__name__)
 # Database types (metadata.database_type) that hold City-level records.
 CITY_DATABASE_TYPES = ("GeoIP2-City", "GeoLite2-City", "GeoIP2-Enterprise", "DBIP-City", "DBIP-Location")
 
-# The two kinds of database the service reads: the City one (required) and an ASN one (optional).
+# The kinds of database the service reads: the City one (required), an ASN one (optional) and a
+# second City one to compare the first with (optional, and only when configured).
 CITY = "city"
 ASN = "asn"
-KIND_NAMES = {CITY: "a City database", ASN: "an ASN database"}
+CITY_ALTERNATIVE = "city_alternative"
+KIND_NAMES = {CITY: "a City database", ASN: "an ASN database", CITY_ALTERNATIVE: "a City database"}
 
 
 @dataclass(frozen=True)
@@ -353,6 +355,14 @@ def city_reader() -> GeoIPReader:
 def asn_reader() -> GeoIPReader:
     """The process-wide ASN reader for settings.GEOIP_PATH / settings.GEOIP_ASN (optional file)."""
     return _reader_for(ASN, settings.GEOIP_ASN)
+
+
+def alternative_reader() -> GeoIPReader | None:
+    """The process-wide reader for settings.GEOIP_PATH / settings.GEOIP_CITY_ALTERNATIVE, the City
+    database compared with GEOIP_CITY; None when no alternative is configured."""
+    if not settings.GEOIP_CITY_ALTERNATIVE:
+        return None
+    return _reader_for(CITY_ALTERNATIVE, settings.GEOIP_CITY_ALTERNATIVE)
 
 
 # What each source's licence asks us to show wherever its data appears.

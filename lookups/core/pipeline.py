@@ -23,7 +23,9 @@ from django.utils import timezone
 
 from lookups import history
 from lookups.core.answer import LookupResult
+from lookups.core.comparison import Comparison
 from lookups.core.geoip import GeoIPReader, city_reader
+from lookups.core.geoip import alternative_reader as default_alternative_reader
 from lookups.core.geoip import asn_reader as default_asn_reader
 from lookups.core.history_row import history_row
 from lookups.core.resolver import (
@@ -38,12 +40,15 @@ from lookups.core.resolver import (
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
     ADDRESS_NOT_PUBLIC_MESSAGE,
+    ALTERNATIVE_UNAVAILABLE_MESSAGE,
     BATCH_TOO_LARGE_MESSAGE,
+    COMPARISON_NOT_CONFIGURED_MESSAGE,
     NAME_NOT_PUBLIC_MESSAGE,
     TOO_MANY_NAMES_MESSAGE,
     AddressNotFound,
     AddressNotPublic,
     BatchTooLarge,
+    ComparisonNotConfigured,
     DatabaseUnavailable,
     LookupFailed,
     TooManyNames,
@@ -201,6 +206,72 @@ def lookup(
     return result
 
 
+def compare(
+    query: str,
+    *,
+    channel: str,
+    requester: str | None = None,
+    resolver: Resolver | None = None,
+    reader: GeoIPReader | None = None,
+    alternative_reader: GeoIPReader | None = None,
+) -> Comparison:
+    """Geolocate a query in both City databases (a name resolved once for both) and record it in
+    the history as one lookup, with the first database's outcome.
+
+    Raises ComparisonNotConfigured without GEOIP_CITY_ALTERNATIVE, DatabaseUnavailable when
+    either database cannot be read, and the query's own errors (invalid, not public, DNS); an
+    address one database does not know is that database's AddressNotFound in the Comparison.
+    """
+    alternative_reader = _alternative(alternative_reader)
+    reader = reader or city_reader()
+    try:
+        reader.info()
+        _alternative_info(alternative_reader)
+        parsed = parse_query(query)
+        if parsed.name is not None:
+            resolver = _resolved_once(parsed.name, resolver or default_resolver())
+        primary = _answer_or_not_found(query, parsed, resolver=resolver, reader=reader)
+        alternative = _answer_or_not_found(query, parsed, resolver=resolver, reader=alternative_reader)
+    except LookupFailed as error:
+        history.record([history_row(query, error, channel=channel, requester=requester)])
+        count_lookup(channel, error.code)
+        raise
+    history.record([history_row(query, primary, channel=channel, requester=requester)])
+    count_lookup(channel, primary.code if isinstance(primary, LookupFailed) else OUTCOME_OK)
+    return Comparison(primary=primary, alternative=alternative)
+
+
+def _alternative(reader: GeoIPReader | None) -> GeoIPReader:
+    reader = reader or default_alternative_reader()
+    if reader is None:
+        raise ComparisonNotConfigured(COMPARISON_NOT_CONFIGURED_MESSAGE)
+    return reader
+
+
+def _alternative_info(reader: GeoIPReader) -> None:
+    """Raise DatabaseUnavailable, saying it is the alternative, when it cannot be read."""
+    try:
+        reader.info()
+    except DatabaseUnavailable as error:
+        raise DatabaseUnavailable(ALTERNATIVE_UNAVAILABLE_MESSAGE.format(reason=error.message)) from None
+
+
+def _resolved_once(name: str, resolver: Resolver) -> PrefetchedResolver:
+    """Both databases are asked about the same addresses, the DNS once."""
+    try:
+        addresses: list[str] | LookupFailed = resolver.resolve(name)
+    except LookupFailed as error:
+        addresses = error
+    return PrefetchedResolver({name: addresses})
+
+
+def _answer_or_not_found(query: str, parsed: Query, **collaborators) -> LookupResult | AddressNotFound:
+    try:
+        return answer(query, parsed, **collaborators)
+    except AddressNotFound as error:
+        return error
+
+
 def _batch_key(query: Any) -> str:
     """Which queries of a batch are one lookup: the same text, spaces and case aside."""
     return query.strip().lower() if isinstance(query, str) else repr(query)
@@ -218,12 +289,48 @@ def lookup_batch(
     """Geolocate many queries and record them; answers in the same order, each a result or its
     error. A query repeated in the batch is looked up (and recorded) once. Raises BatchTooLarge
     or HistoryUnavailable."""
+    queries = _within_limit(queries, limit)
+    with garbage_collection_paused():
+        answers = _lookup_batch(
+            queries, channel=channel, requester=requester, resolver=resolver, reader=reader
+        )
+    return [primary for primary, _ in answers]
+
+
+def _within_limit(queries: Iterable[str], limit: int | None) -> list[str]:
     queries = list(queries)
     limit = settings.LOOKUP_BATCH_MAX if limit is None else limit
     if len(queries) > limit:
         raise BatchTooLarge(BATCH_TOO_LARGE_MESSAGE.format(limit=limit, count=len(queries)))
+    return queries
+
+
+def compare_batch(
+    queries: Iterable[str],
+    *,
+    channel: str,
+    requester: str | None = None,
+    resolver: Resolver | None = None,
+    reader: GeoIPReader | None = None,
+    alternative_reader: GeoIPReader | None = None,
+    limit: int | None = None,
+) -> list[Comparison]:
+    """lookup_batch, each query also looked up in the alternative City database (recorded once,
+    with the first database's outcome). Raises ComparisonNotConfigured, or DatabaseUnavailable
+    when the alternative cannot be read, before anything is looked up."""
+    queries = _within_limit(queries, limit)
+    alternative_reader = _alternative(alternative_reader)
+    _alternative_info(alternative_reader)
     with garbage_collection_paused():
-        return _lookup_batch(queries, channel=channel, requester=requester, resolver=resolver, reader=reader)
+        answers = _lookup_batch(
+            queries,
+            channel=channel,
+            requester=requester,
+            resolver=resolver,
+            reader=reader,
+            alternative_reader=alternative_reader,
+        )
+    return [Comparison(primary=primary, alternative=alternative) for primary, alternative in answers]
 
 
 def _lookup_batch(
@@ -233,7 +340,9 @@ def _lookup_batch(
     requester: str | None,
     resolver: Resolver | None,
     reader: GeoIPReader | None,
-) -> list[LookupResult | LookupFailed]:
+    alternative_reader: GeoIPReader | None = None,
+) -> list[tuple[LookupResult | LookupFailed, LookupResult | LookupFailed | None]]:
+    """Each query's (answer, alternative database's answer, None without alternative_reader)."""
     # Each distinct query parsed once (an InvalidQuery kept as its answer).
     firsts: dict[str, tuple[str, Query | LookupFailed]] = {}
     keys = []
@@ -257,7 +366,7 @@ def _lookup_batch(
         resolver = resolve_batch_names(names, resolver=resolver)
     # One time for the batch's rows: timezone.now() a row was a tenth of a row's cost.
     created_at = timezone.now()
-    answers: dict[str, LookupResult | LookupFailed] = {}
+    answers: dict[str, tuple[LookupResult | LookupFailed, LookupResult | LookupFailed | None]] = {}
     rows = []
     outcomes: collections.Counter = collections.Counter()
     for key, (query, parsed) in firsts.items():
@@ -270,7 +379,18 @@ def _lookup_batch(
                 outcome = answer(query, parsed, resolver=resolver, reader=reader, asn_reader=asn_reader)
             except LookupFailed as error:
                 outcome = error
-        answers[key] = outcome
+        alternative = None
+        if alternative_reader is not None:
+            alternative = outcome
+            # Only where the query itself was answerable: its own errors are the same for both.
+            if isinstance(outcome, LookupResult | AddressNotFound):
+                try:
+                    alternative = answer(
+                        query, parsed, resolver=resolver, reader=alternative_reader, asn_reader=asn_reader
+                    )
+                except LookupFailed as error:
+                    alternative = error
+        answers[key] = (outcome, alternative)
         outcomes[outcome.code if isinstance(outcome, LookupFailed) else OUTCOME_OK] += 1
         text = query if isinstance(query, str) else repr(query)
         rows.append(history_row(text, outcome, channel=channel, requester=requester, created_at=created_at))

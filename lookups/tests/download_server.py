@@ -1,6 +1,6 @@
 """A real HTTP server on loopback that the tests script: MaxMind's download service, its storage
-host, DB-IP. Each route answers with its replies in order (the last one repeats), and every
-request is kept for assertions. Given a trustme CA, it speaks HTTPS with a certificate for
+host, DB-IP (City Lite and ASN Lite). Each route answers with its replies in order (the last one
+repeats), and every request is kept for assertions. Given a trustme CA, it speaks HTTPS with a certificate for
 127.0.0.1 issued by that CA, as MaxMind's hosts do with theirs."""
 
 import base64
@@ -29,6 +29,16 @@ class Seen:
 
 Responder = Reply | Callable[[Seen], Reply]
 
+# DB-IP's free Lite databases, as https://download.db-ip.com/free/ publishes them: one gzipped
+# .mmdb a month for each, named <product>-YYYY-MM.mmdb.gz.
+DBIP_CITY_LITE = "dbip-city-lite"
+DBIP_ASN_LITE = "dbip-asn-lite"
+
+
+def dbip_target(product: str, month: str, *, base: str = "/free") -> str:
+    """Where DB-IP publishes `product` (DBIP_CITY_LITE, DBIP_ASN_LITE) for `month` ("2026-03")."""
+    return f"{base}/{product}-{month}.mmdb.gz"
+
 
 class LocalHTTPServer:
     def __init__(self, *, credentials: tuple[str, str] | None = None, tls=None):
@@ -47,6 +57,12 @@ class LocalHTTPServer:
     def route(self, target: str, *replies: Responder) -> None:
         with self._lock:
             self.routes[target] = list(replies)
+
+    def publish_dbip(self, product: str, month: str, *replies: Responder, base: str = "/free") -> str:
+        """Serve a DB-IP Lite file (as its replies; give Reply(200, gzipped .mmdb)); its target."""
+        target = dbip_target(product, month, base=base)
+        self.route(target, *replies)
+        return target
 
     def seen(self, target: str | None = None) -> list[Seen]:
         with self._lock:

@@ -195,3 +195,52 @@ def build_asn_database(
     writer.to_db_file(str(partial))
     partial.replace(path)
     return path
+
+
+# --- A DB-IP-style City database, to compare with the one above -----------------------------------
+# As DB-IP's City Lite has them: no time zone, no accuracy radius, no GeoNames ID for cities.
+DBIP_EDITION = "DBIP-City-Lite"
+DBIP_LONDON = {
+    "continent": {"code": "EU", "geoname_id": MmdbU32(6255148), "names": {"en": "Europe", "de": "Europa"}},
+    "country": {"iso_code": "GB", "geoname_id": MmdbU32(2635167), "names": {"en": "United Kingdom"}},
+    "subdivisions": [{"names": {"en": "England"}}],
+    "city": {"names": {"en": "London", "de": "London"}},
+    "location": {"latitude": MmdbF64(51.5085), "longitude": MmdbF64(-0.12574)},
+}
+DBIP_POTSDAM = {  # the same country as the City database's Berlin, another city
+    "continent": {"code": "EU", "names": {"en": "Europe"}},
+    "country": {"iso_code": "DE", "names": {"en": "Germany", "de": "Deutschland"}},
+    "city": {"names": {"en": "Potsdam"}},
+    "location": {"latitude": MmdbF64(52.3989), "longitude": MmdbF64(13.0657)},
+}
+DBIP_OSLO = {  # another country than the City database's Linköping
+    "continent": {"code": "EU", "names": {"en": "Europe"}},
+    "country": {"iso_code": "NO", "names": {"en": "Norway"}},
+    "city": {"names": {"en": "Oslo"}},
+    "location": {"latitude": MmdbF64(59.9127), "longitude": MmdbF64(10.7461)},
+}
+DBIP_MOUNTAIN_VIEW = {  # an address the City database does not know
+    "continent": {"code": "NA", "names": {"en": "North America"}},
+    "country": {"iso_code": "US", "names": {"en": "United States"}},
+    "city": {"names": {"en": "Mountain View"}},
+    "location": {"latitude": MmdbF64(37.4223), "longitude": MmdbF64(-122.085)},
+}
+# AT_SEA_IP's network is missing: the City database knows it, this one does not.
+DBIP_NETWORKS: dict[str, dict[str, Any]] = {
+    "81.2.69.0/24": DBIP_LONDON,
+    "2a02:ec80::/29": DBIP_POTSDAM,
+    "89.160.20.0/24": DBIP_OSLO,
+    "8.8.8.0/24": DBIP_MOUNTAIN_VIEW,
+}
+# Distances (km) between the two databases' coordinates, worked out apart from the code with the haversine
+# formula and the mean Earth radius: London-London, Berlin-Potsdam, Linköping-Oslo.
+LONDON_DISTANCE_KM = 2.3
+BERLIN_DISTANCE_KM = 26.6
+LINKOPING_DISTANCE_KM = 323.5
+DBIP_BUILD_EPOCH = 1_788_220_800  # 2026-09-01, older than any City database built by a test
+
+
+def build_dbip_city_database(path: Path, **overrides) -> Path:
+    """A DB-IP-style City Lite database at `path`."""
+    options = {"edition": DBIP_EDITION, "networks": DBIP_NETWORKS, "build_epoch": DBIP_BUILD_EPOCH}
+    return build_city_database(path, **{**options, **overrides})

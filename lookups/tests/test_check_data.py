@@ -1,5 +1,6 @@
 """check_data, as `make run` and the container's start run it: what it says is missing, and how to fix it."""
 
+import gzip
 import io
 import logging
 import time
@@ -7,6 +8,7 @@ import time
 import pytest
 from django.core.management import call_command
 
+from lookups.tests.download_server import DBIP_CITY_LITE, LocalHTTPServer, Reply
 from lookups.tests.geoip_data import build_city_database
 
 pytestmark = pytest.mark.django_db
@@ -54,3 +56,23 @@ def test_an_old_database_is_named_at_start(geoip_dir, settings):
 def test_a_fresh_database_is_not_called_old(city_database, settings):
     out, _ = check_data()
     assert "days old" not in out
+
+
+def test_install_serves_the_city_database_when_only_the_asn_one_failed(geoip_dir, settings, tmp_path):
+    # DB-IP with its City Lite out and its ASN Lite not: the City one is installed and served.
+    city = build_city_database(tmp_path / "dbip.mmdb", edition="DBIP-City-Lite").read_bytes()
+    server = LocalHTTPServer().start()
+    try:
+        settings.MAXMIND_ACCOUNT_ID = settings.MAXMIND_LICENSE_KEY = ""
+        settings.DBIP_DOWNLOAD_URL = server.url + "/free"
+        month = f"{time.gmtime().tm_year:04d}-{time.gmtime().tm_mon:02d}"
+        server.publish_dbip(DBIP_CITY_LITE, month, Reply(200, gzip.compress(city)))
+
+        out, err = check_data(install=True)
+    finally:
+        server.stop()
+
+    assert "GeoIP database: DBIP-City-Lite, built" in out
+    assert "Could not install" not in err
+    assert "update_maxmind: DB-IP ASN Lite is not published" in err
+    assert (geoip_dir / "GeoLite2-City.mmdb").read_bytes() == city

@@ -9,7 +9,13 @@ import pytest
 
 from conftest import live_environment, run_gunicorn, wait_until
 from lookups.models import Lookup
-from lookups.tests.geoip_data import LONDON, LONDON_IP, build_city_database
+from lookups.tests.geoip_data import (
+    DBIP_EDITION,
+    LONDON,
+    LONDON_IP,
+    build_city_database,
+    build_dbip_city_database,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,3 +95,25 @@ def test_a_disallowed_host_is_one_warning_line_not_a_traceback(gunicorn_server):
     assert len(about_it) == 3, lines
     for line in about_it:
         assert " WARNING django.security.DisallowedHost Invalid HTTP_HOST header: 'evil.example'." in line
+
+
+def test_gunicorn_compares_two_databases_named_in_the_environment(dns_server, collected_static, tmp_path):
+    geoip_dir = tmp_path / "geoip"
+    build_city_database(geoip_dir / "GeoLite2-City.mmdb")
+    build_dbip_city_database(geoip_dir / "dbip-city-lite.mmdb")
+    env = live_environment(geoip_dir=geoip_dir, dns_server=dns_server, static_root=collected_static)
+    with run_gunicorn(
+        env={**env, "GEOIP_CITY_ALTERNATIVE": "dbip-city-lite.mmdb"}, tmp_path=tmp_path
+    ) as server:
+        status, _, body = server.get(f"/api/v1/compare/{LONDON_IP}")
+        assert status == HTTPStatus.OK
+        body = json.loads(body)
+        assert body["alternative"]["database"]["edition"] == DBIP_EDITION
+        assert body["agreement"]["same_city"] is True
+        status, _, page = server.get(f"/lookup/{LONDON_IP}")
+        assert status == HTTPStatus.OK
+        assert b'class="comparison"' in page
+    with run_gunicorn(env=env, tmp_path=tmp_path) as server:  # no GEOIP_CITY_ALTERNATIVE
+        status, _, body = server.get(f"/api/v1/compare/{LONDON_IP}")
+        assert status == HTTPStatus.CONFLICT
+        assert json.loads(body)["error"]["code"] == "comparison_not_configured"

@@ -45,7 +45,7 @@ EDITION_FORBIDDEN_MESSAGE = (
 )
 EDITION_NOT_FOUND_MESSAGE = "MaxMind has no edition {edition} (HTTP 404). Check MAXMIND_EDITIONS."
 DBIP_NOT_FOUND_MESSAGE = (
-    "DB-IP has no City Lite database for {months} at {base} (HTTP 404). Check DBIP_DOWNLOAD_URL."
+    "{label} is not published for {months} at {base} (HTTP 404). Check DBIP_DOWNLOAD_URL."
 )
 CHECKSUM_FORMAT_MESSAGE = "The published checksum at {url} is not a SHA-256 digest."
 CHECKSUM_MISMATCH_MESSAGE = (
@@ -206,7 +206,7 @@ class DatabaseUpdate:
             return fetched, url
         months = " or ".join(re.search(r"\d{4}-\d{2}", url).group(0) for url in job.urls)
         base = describe_url(job.urls[0]).rsplit("/", 1)[0]
-        raise UpdateFailed(DBIP_NOT_FOUND_MESSAGE.format(months=months, base=base))
+        raise UpdateFailed(DBIP_NOT_FOUND_MESSAGE.format(label=job.label, months=months, base=base))
 
     def _current(self, job: Job, target: Path, state: dict, *, message: str | None = None) -> Outcome:
         build_date = installed_build_date(target)

@@ -1,4 +1,5 @@
-"""Where a run gets its databases: MaxMind (an account), DB-IP Lite (none), a URL or a local file.
+"""Where a run gets its databases: MaxMind (an account), DB-IP Lite City and ASN (none), a URL or
+a local file.
 
 `plan` turns the options and the settings into Jobs, one per database; nothing is fetched here.
 """
@@ -93,13 +94,19 @@ def maxmind_jobs(*, account_id: str, license_key: str, base_url: str, editions: 
     return jobs
 
 
-def dbip_job(*, base_url: str, now: dt.datetime) -> Job:
-    """DB-IP's monthly City Lite file: this month's, or last month's while this one is not out."""
+# DB-IP's free, keyless Lite databases: (file name stem, label) by kind. Both are installed, so
+# that a keyless install answers `traits` too.
+DBIP_LITE = {CITY: ("dbip-city-lite", "DB-IP City Lite"), ASN: ("dbip-asn-lite", "DB-IP ASN Lite")}
+
+
+def dbip_job(*, base_url: str, now: dt.datetime, kind: str = CITY) -> Job:
+    """DB-IP's monthly Lite file of `kind`: this month's, or last month's while this one is not out."""
+    stem, label = DBIP_LITE[kind]
     this_month = now.astimezone(dt.UTC).date().replace(day=1)
     last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
     base = base_url.rstrip("/")
-    urls = tuple(f"{base}/dbip-city-lite-{month:%Y-%m}.mmdb.gz" for month in (this_month, last_month))
-    return Job(source=DBIP, label="DB-IP City Lite", kind=CITY, urls=urls)
+    urls = tuple(f"{base}/{stem}-{month:%Y-%m}.mmdb.gz" for month in (this_month, last_month))
+    return Job(source=DBIP, label=label, kind=kind, urls=urls)
 
 
 def url_job(url: str, *, insecure: bool = False) -> Job:
@@ -127,7 +134,7 @@ def plan(
             base_url=settings.MAXMIND_DOWNLOAD_URL,
             editions=settings.MAXMIND_EDITIONS,
         )
-    return [dbip_job(base_url=settings.DBIP_DOWNLOAD_URL, now=now)]
+    return [dbip_job(base_url=settings.DBIP_DOWNLOAD_URL, now=now, kind=kind) for kind in DBIP_LITE]
 
 
 def source_of(*, url: str | None, file: Path | str | None) -> str:

@@ -4,7 +4,7 @@ plain-text answers (lookups.web.plain_text). The network listings are in lookups
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import CursorPagination
@@ -13,16 +13,26 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_yaml.renderers import YAMLRenderer
 
 from lookups.core import pipeline
 from lookups.core.answer import LookupResult
-from lookups.errors import BATCH_INVALID_MESSAGE, InvalidBatch, InvalidCursor
+from lookups.core.comparison import batch_agreement
+from lookups.errors import (
+    BATCH_INVALID_MESSAGE,
+    COMPARE_FLAG_MESSAGE,
+    InvalidBatch,
+    InvalidCompareFlag,
+    InvalidCursor,
+)
 from lookups.models import Channel
 from lookups.web import history_filters, text_body, throttling
 from lookups.web.api_body import LOOKUP_CSV, batch_item
 from lookups.web.api_schema import (
+    BatchComparedOutputSerializer,
     BatchInputSerializer,
     BatchOutputSerializer,
+    ComparisonSerializer,
     ErrorSerializer,
     HealthSerializer,
     HealthUnavailableSerializer,
@@ -30,10 +40,23 @@ from lookups.web.api_schema import (
     LookupResultSerializer,
     MaxMindErrorSerializer,
 )
+from lookups.web.comparison_body import batch_agreement_as_dict, comparison_as_dict
 from lookups.web.field_selection import FIELD_PATHS, parse_fields, select
+from lookups.web.renderers import JSONRenderer as OrjsonRenderer
+from lookups.web.renderers import XMLRenderer
 from lookups.web.request_meta import client_address, request_language
 
 ERROR_RESPONSES = {status: ErrorSerializer for status in (400, 404, 405, 413, 429, 503)}
+_COMPARE_PARAMETER = OpenApiParameter(
+    "compare",
+    OpenApiTypes.STR,
+    enum=["0", "1"],
+    description=(
+        "1: also look every query up in the alternative City database (GEOIP_CITY_ALTERNATIVE) and "
+        "add the batch's agreement figures (JSON, XML and YAML; CSV keeps its columns). 409 "
+        "comparison_not_configured without one."
+    ),
+)
 _QUERY_PARAMETER = OpenApiParameter(
     "query",
     OpenApiTypes.STR,
@@ -233,9 +256,18 @@ class BatchLookupView(APIView):
 
     @extend_schema(
         operation_id="lookup_batch",
-        parameters=[LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
+        parameters=[LANGUAGE_PARAMETER, _FIELDS_PARAMETER, _COMPARE_PARAMETER],
         request=BatchInputSerializer,
-        responses={200: BatchOutputSerializer, 415: ErrorSerializer, **ERROR_RESPONSES},
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="BatchAnswer",
+                serializers=[BatchOutputSerializer, BatchComparedOutputSerializer],
+                resource_type_field_name=None,
+            ),
+            409: ErrorSerializer,
+            415: ErrorSerializer,
+            **ERROR_RESPONSES,
+        },
     )
     def post(self, request: Request) -> Response:
         # Before the body is read: an unknown ?fields= is refused, nothing looked up.
@@ -244,17 +276,59 @@ class BatchLookupView(APIView):
         queries = data.get("queries") if isinstance(data, dict) else None
         if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
             raise InvalidBatch(BATCH_INVALID_MESSAGE)
+        compare = request.query_params.get("compare", "0")
+        if compare not in ("0", "1"):
+            raise InvalidCompareFlag(COMPARE_FLAG_MESSAGE.format(given=compare[:20]))
         throttling.spend_on_lookups(request, queries, bucket=throttling.API)
+        requester = client_address(request)
         # The bodies too are some 100,000 acyclic objects: no collection while they are built.
         with pipeline.garbage_collection_paused():
-            answers = pipeline.lookup_batch(queries, channel=Channel.BATCH, requester=client_address(request))
+            comparisons = None
+            if compare == "1":
+                comparisons = pipeline.compare_batch(queries, channel=Channel.BATCH, requester=requester)
+                answers = [comparison.primary for comparison in comparisons]
+            else:
+                answers = pipeline.lookup_batch(queries, channel=Channel.BATCH, requester=requester)
             languages = next((a.database.languages for a in answers if isinstance(a, LookupResult)), ())
             language = request_language(request, languages)
             results = [
                 select(batch_item(query, answer, language=language), self.selection)
                 for query, answer in zip(queries, answers, strict=True)
             ]
-        return Response({"results": results})
+        if comparisons is None:
+            return Response({"results": results})
+        alternative = next(
+            (c.alternative.database for c in comparisons if isinstance(c.alternative, LookupResult)), None
+        )
+        figures = batch_agreement_as_dict(batch_agreement(comparisons), alternative)
+        return Response({"results": results, "agreement": figures})
+
+
+class CompareView(APIView):
+    """Look one query up in both City databases (GEOIP_CITY and GEOIP_CITY_ALTERNATIVE) and say how
+    far they agree. 409 comparison_not_configured when no alternative is configured; 503
+    database_unavailable when either database cannot be read. Counted as one lookup."""
+
+    authentication_classes = ()
+    # Counted against the lookups' own bucket below, once, as a lookup is.
+    throttle_classes = ()
+    # Nested answers: no CSV.
+    renderer_classes = [OrjsonRenderer, XMLRenderer, YAMLRenderer]
+
+    @extend_schema(
+        operation_id="compare",
+        parameters=[_QUERY_PARAMETER, LANGUAGE_PARAMETER],
+        responses={200: ComparisonSerializer, 409: ErrorSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request: Request, query: str) -> Response:
+        query = query.removesuffix("/")
+        throttling.spend_on_lookups(request, [query], bucket=throttling.API)
+        comparison = pipeline.compare(query, channel=Channel.API, requester=client_address(request))
+        primary, alternative = comparison.primary, comparison.alternative
+        if not isinstance(primary, LookupResult) and not isinstance(alternative, LookupResult):
+            raise primary  # neither database knows the address: the lookup's 404
+        languages = (primary if isinstance(primary, LookupResult) else alternative).database.languages
+        return Response(comparison_as_dict(query, comparison, language=request_language(request, languages)))
 
     def get_renderer_context(self) -> dict:
         # CSV in the selected columns (renderers.CSVRenderer reads `csv_table` here first).

@@ -162,6 +162,54 @@ class BatchOutputSerializer(serializers.Serializer):
     results = BatchItemSerializer(many=True)
 
 
+class BatchAgreementSerializer(serializers.Serializer):
+    compared = serializers.IntegerField(help_text="Entries both databases answered.")
+    countries_agreeing_percent = serializers.FloatField(
+        allow_null=True, help_text="Of the compared entries where both name a country."
+    )
+    cities_agreeing_percent = serializers.FloatField(
+        allow_null=True, help_text="Of the compared entries where both name a city."
+    )
+    median_distance_km = serializers.FloatField(
+        allow_null=True, help_text="Of the compared entries where both give coordinates."
+    )
+    alternative_database = DatabaseSerializer(allow_null=True)
+
+
+class BatchComparedOutputSerializer(serializers.Serializer):
+    results = BatchItemSerializer(many=True, help_text="The first database's answers, as without compare.")
+    agreement = BatchAgreementSerializer(help_text="With compare=1 only.")
+
+
+# --- Two City databases compared (lookups.web.comparison_body builds the body) ----------------
+
+
+class AgreementSerializer(serializers.Serializer):
+    same_country = serializers.BooleanField(allow_null=True, help_text="null: one of them names no country.")
+    same_city = serializers.BooleanField(
+        allow_null=True, help_text="By GeoNames ID when both have one, else by English name."
+    )
+    distance_km = serializers.FloatField(allow_null=True, help_text="Between their coordinates (haversine).")
+    within_accuracy = serializers.BooleanField(
+        allow_null=True,
+        help_text="Whether distance_km is at most the two accuracy radii together; null: neither has one.",
+    )
+    newer = serializers.ChoiceField(
+        choices=["primary", "alternative", "same"],
+        allow_null=True,
+        help_text="Whose database was built later.",
+    )
+
+
+class ComparisonSerializer(serializers.Serializer):
+    query = serializers.CharField()
+    primary = LookupResultSerializer(
+        help_text="GEOIP_CITY's answer: a lookup's body, or {\"error\": ...} (address_not_found)."
+    )
+    alternative = LookupResultSerializer(help_text="GEOIP_CITY_ALTERNATIVE's answer, the same way.")
+    agreement = AgreementSerializer(help_text="null fields wherever one answer lacks what is compared.")
+
+
 # --- The history API (lookups.web.history_filters.history_row_as_dict builds the body) ----------------------
 
 
@@ -217,6 +265,10 @@ class HealthSerializer(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
     database = HealthDatabaseSerializer()
     asn_database = HealthDatabaseSerializer(allow_null=True, help_text="null: no ASN database installed.")
+    alternative_database = HealthDatabaseSerializer(
+        allow_null=True,
+        help_text="GEOIP_CITY_ALTERNATIVE's, compared with the first; null: none configured or usable.",
+    )
 
 
 class HealthUnavailableSerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from lookups import history
-from lookups.core.geoip import DatabaseInfo, asn_reader, attribution_for, city_reader
+from lookups.core.geoip import DatabaseInfo, alternative_reader, asn_reader, attribution_for, city_reader
 from lookups.errors import DatabaseUnavailable
 from lookups.operator_messages import database_age_days, database_age_warning, install_geoip_command
 from lookups.web.api import HealthDocumentation
@@ -37,6 +37,16 @@ def health(request: HttpRequest) -> JsonResponse:
         )
     # A file that failed the reader's check: lookups are answered from the database before it.
     warnings = [problem for problem in (city_reader().problem, asn_reader().problem) if problem]
+    alternative, alternative_info = alternative_reader(), None
+    if alternative is not None:  # configured: comparisons answer 503 while it cannot be read
+        try:
+            alternative_info = alternative.info()
+        except DatabaseUnavailable as error:
+            warnings.append(
+                ALTERNATIVE_UNUSABLE_WARNING.format(name=alternative.path.name, reason=error.message)
+            )
+        if alternative.problem:
+            warnings.append(alternative.problem)
     if not _postgresql_answers():
         if not _spool_writable():
             return JsonResponse(
@@ -60,6 +70,10 @@ def health(request: HttpRequest) -> JsonResponse:
     else:
         body["asn_database"] = _database_health(asn_info)
         databases.append(asn_info)
+    body["alternative_database"] = None
+    if alternative_info is not None:
+        body["alternative_database"] = _database_health(alternative_info)
+        databases.append(alternative_info)
     old = [database_age_warning(db) for db in databases]
     old = [warning for warning in old if warning]
     if old:
@@ -72,6 +86,9 @@ def health(request: HttpRequest) -> JsonResponse:
 
 POSTGRESQL_DOWN_WARNING = (
     "PostgreSQL does not answer: lookups are answered and their history is kept on disk until it is back."
+)
+ALTERNATIVE_UNUSABLE_WARNING = (
+    "GEOIP_CITY_ALTERNATIVE names {name}, which cannot be used, so comparisons answer 503: {reason}"
 )
 POSTGRESQL_DOWN_SPOOL_UNWRITABLE = "PostgreSQL does not answer, and the history spool cannot be written."
 HISTORY_SPOOLED_WARNING = (

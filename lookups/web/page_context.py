@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from lookups.core.answer import LookupResult
+from lookups.core.comparison import ALTERNATIVE, PRIMARY, SAME, Comparison, agreement
 from lookups.models import TimeZoneSource
 from lookups.web.api_body import result_as_dict
 from lookups.web.request_meta import request_language
@@ -117,4 +118,38 @@ def result_context(request: HttpRequest, result: LookupResult) -> dict:
         "map_tile_attribution": settings.MAP_TILE_ATTRIBUTION,
         "raw_json": raw_record_json(result),
         "curl": curl_command(api_url),
+    }
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else "yes" if value else "no"
+
+
+def comparison_context(request: HttpRequest, comparison: Comparison) -> dict:
+    """The comparison panel: the alternative database's answer (or its error) beside the result,
+    and how far the two agree."""
+    primary, alternative = comparison.primary, comparison.alternative
+    if not isinstance(alternative, LookupResult):
+        return {"error": alternative}
+    language = request_language(request, primary.database.languages)
+    figures = agreement(comparison)
+    if figures.distance_km is None:
+        distance = None
+    elif figures.within_accuracy is None:
+        distance = f"{figures.distance_km:g} km apart (neither gives an accuracy radius)"
+    else:
+        side = "within" if figures.within_accuracy else "beyond"
+        distance = f"{figures.distance_km:g} km apart, {side} their accuracy radii"
+    newer = {
+        PRIMARY: primary.database.edition,
+        ALTERNATIVE: alternative.database.edition,
+        SAME: "neither: both were built at the same moment",
+    }
+    return {
+        "body": result_as_dict(alternative, language=language),
+        "result": alternative,
+        "same_country": _yes_no(figures.same_country),
+        "same_city": _yes_no(figures.same_city),
+        "distance": distance,
+        "newer": newer[figures.newer],
     }

@@ -22,13 +22,13 @@ from django.views.decorators.vary import vary_on_headers
 
 from lookups.core import pipeline
 from lookups.core.answer import LookupResult
-from lookups.core.geoip import city_reader
+from lookups.core.geoip import alternative_reader, city_reader
 from lookups.errors import INVALID_QUERY_MESSAGE, InvalidQuery, LookupFailed
 from lookups.models import Channel
 from lookups.web import batch_table, plain_text, throttling
 from lookups.web.forms import BatchForm
 from lookups.web.http_errors import error_headers, page_error
-from lookups.web.page_context import result_context
+from lookups.web.page_context import comparison_context, result_context
 from lookups.web.request_meta import client_address, request_language
 
 OWN_ADDRESS_NOT_PUBLIC_MESSAGE = (
@@ -39,13 +39,25 @@ OWN_ADDRESS_NOT_PUBLIC_MESSAGE = (
 
 def lookup_outcome(request: HttpRequest, query: str) -> tuple[dict, int, dict[str, str]]:
     """(template context, status, extra headers) for a lookup made from a page."""
+    alternative = alternative_reader()
+    # The comparison panel, when a second City database is there to compare with.
+    comparing = alternative is not None and alternative.is_available()
     try:
         throttling.spend_on_lookups(request, [query], bucket=throttling.PAGES)
-        result = pipeline.lookup(query, channel=Channel.WEB, requester=client_address(request))
+        if comparing:
+            comparison = pipeline.compare(query, channel=Channel.WEB, requester=client_address(request))
+            if isinstance(comparison.primary, LookupFailed):
+                raise comparison.primary  # the page shows what a lookup would
+            result = comparison.primary
+        else:
+            result = pipeline.lookup(query, channel=Channel.WEB, requester=client_address(request))
     except (LookupFailed, DatabaseError) as exc:
         error = page_error(exc)
         return {"query": query, "error": error}, error.status, error_headers(error)
-    return {"query": query, **result_context(request, result)}, HTTPStatus.OK, {}
+    context = {"query": query, **result_context(request, result)}
+    if comparing:
+        context["comparison"] = comparison_context(request, comparison)
+    return context, HTTPStatus.OK, {}
 
 
 def render_lookup(request: HttpRequest, context: dict, status: int, headers: dict[str, str]) -> HttpResponse:

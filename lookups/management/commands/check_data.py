@@ -101,15 +101,22 @@ class Command(BaseCommand):
             info = None
             if install and "update_maxmind" in commands:
                 self.stdout.write("No GeoIP database: trying to download one...")
+                failure = None
                 try:
                     call_command("update_maxmind", verbosity=options["verbosity"])
-                    info = reader.info()
                 except Exception as exc:
                     # Whatever went wrong (a refused download, a network error), the service must
                     # still start: /health answers 503 with the reason until a database arrives.
+                    failure = exc
+                # Installed even when the run failed for another database (the optional ASN one).
+                with contextlib.suppress(DatabaseUnavailable), reader_quiet():
+                    info = reader.info()
+                if failure is not None and info is None:
                     self.stderr.write(
-                        self.style.ERROR(f"Could not install a GeoIP database: {describe(exc)}")
+                        self.style.ERROR(f"Could not install a GeoIP database: {describe(failure)}")
                     )
+                elif failure is not None:
+                    self.stderr.write(self.style.WARNING(f"update_maxmind: {describe(failure)}"))
             if info is None:
                 missing.append("geoip")
                 # The visitors' sentence says "try again later": here, say what is wrong.

@@ -100,3 +100,17 @@ def test_request_latency_is_observed_by_url_pattern(client, city_database):
         "admin": 1,
         "other": 1,
     }
+
+
+def test_a_comparison_counts_as_one_lookup(client, city_database, alternative_database):
+    keys = [("api", "ok"), ("api", "address_not_found"), ("web", "ok"), ("batch", "ok")]
+    before = {key: lookups_counted(*key) for key in keys}
+    assert client.get(f"/api/v1/compare/{LONDON_IP}").status_code == HTTPStatus.OK
+    # Only the second database knows it: counted with the first's outcome, as it is recorded.
+    assert client.get(f"/api/v1/compare/{UNKNOWN_PUBLIC_IP}").status_code == HTTPStatus.OK
+    assert client.get(f"/lookup/{LONDON_IP}").status_code == HTTPStatus.OK  # the page with its panel
+    batch = {"queries": [LONDON_IP, LONDON_IP]}
+    response = client.post("/api/v1/lookup/batch?compare=1", batch, content_type="application/json")
+    assert response.status_code == HTTPStatus.OK
+    added = {key: lookups_counted(*key) - value for key, value in before.items()}
+    assert added == {("api", "ok"): 1, ("api", "address_not_found"): 1, ("web", "ok"): 1, ("batch", "ok"): 1}

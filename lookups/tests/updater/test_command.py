@@ -58,6 +58,7 @@ def test_exit_status_and_stderr_of_the_real_command(fake_maxmind, geoip_dir, tmp
         "MAXMIND_ACCOUNT_ID": ACCOUNT_ID,
         "MAXMIND_LICENSE_KEY": LICENSE_KEY,
         "MAXMIND_DOWNLOAD_URL": settings.MAXMIND_DOWNLOAD_URL,
+        "MAXMIND_EDITIONS": "GeoLite2-City",  # the one edition published here
     }
     command = [sys.executable, "manage.py", "update_maxmind"]
 

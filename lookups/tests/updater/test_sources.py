@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 
 from lookups.core.geoip import DBIP_ATTRIBUTION, GEOLITE_ATTRIBUTION, GeoIPReader
 from lookups.models import UpdateRun
-from lookups.tests.download_server import Reply
+from lookups.tests.download_server import DBIP_ASN_LITE, DBIP_CITY_LITE, Reply, dbip_target
 from lookups.tests.geoip_data import LONDON_IP, build_asn_database, build_city_database
 from lookups.tests.updater.fakes import (
     AUTHORIZATION,
@@ -27,6 +27,9 @@ from lookups.tests.updater.fakes import (
     update,
 )
 from lookups.updater import database_update, run, sources
+
+# How DB-IP's ASN Lite names itself in its metadata.
+DBIP_ASN_EDITION = "DBIP-ASN-Lite (compat=GeoLite2-ASN)"
 
 pytestmark = pytest.mark.django_db
 
@@ -185,24 +188,34 @@ def test_lookups_without_an_asn_record_have_null_traits(geoip_dir, client):
 
 def test_dbip_lite_without_an_account_falls_back_to_last_month(fake_dbip, geoip_dir, tmp_path):
     mmdb = city_bytes(tmp_path, edition="DBIP-City-Lite", build_epoch=DECEMBER_2025)
-    fake_dbip.route("/free/dbip-city-lite-2025-12.mmdb.gz", Reply(200, gzip.compress(mmdb)))
+    asn = asn_bytes(tmp_path, edition=DBIP_ASN_EDITION, build_epoch=DECEMBER_2025)
+    fake_dbip.publish_dbip(DBIP_CITY_LITE, "2025-12", Reply(200, gzip.compress(mmdb)))
+    fake_dbip.publish_dbip(DBIP_ASN_LITE, "2025-12", Reply(200, gzip.compress(asn)))
     new_year = dt.datetime(2026, 1, 2, 8, 0, tzinfo=dt.UTC)
 
-    [outcome] = run.run_updates(now=lambda: new_year)
+    city, asn_outcome = run.run_updates(now=lambda: new_year)
 
-    assert outcome.outcome == "updated"
+    assert (city.outcome, asn_outcome.outcome) == ("updated", "updated")
     assert (geoip_dir / "GeoLite2-City.mmdb").read_bytes() == mmdb  # GEOIP_CITY, whatever the source
+    assert (geoip_dir / "GeoLite2-ASN.mmdb").read_bytes() == asn  # GEOIP_ASN, likewise
     assert [seen.target for seen in fake_dbip.seen()] == [
         "/free/dbip-city-lite-2026-01.mmdb.gz",
         "/free/dbip-city-lite-2025-12.mmdb.gz",
+        "/free/dbip-asn-lite-2026-01.mmdb.gz",
+        "/free/dbip-asn-lite-2025-12.mmdb.gz",
     ]
-    assert UpdateRun.objects.get().source == "dbip"
+    assert set(UpdateRun.objects.values_list("source", "edition")) == {
+        ("dbip", "DBIP-City-Lite"),
+        ("dbip", DBIP_ASN_EDITION),
+    }
 
 
 def test_dbip_this_month_and_the_attribution_it_needs(fake_dbip, geoip_dir, tmp_path, client):
     mmdb = city_bytes(tmp_path, edition="DBIP-City-Lite", build_epoch=DECEMBER_2025)
-    month = dt.datetime.now(dt.UTC)  # the command's own clock
-    fake_dbip.route(f"/free/dbip-city-lite-{month:%Y-%m}.mmdb.gz", Reply(200, gzip.compress(mmdb)))
+    asn = asn_bytes(tmp_path, edition=DBIP_ASN_EDITION, build_epoch=DECEMBER_2025)
+    month = f"{dt.datetime.now(dt.UTC):%Y-%m}"  # the command's own clock
+    fake_dbip.publish_dbip(DBIP_CITY_LITE, month, Reply(200, gzip.compress(mmdb)))
+    fake_dbip.publish_dbip(DBIP_ASN_LITE, month, Reply(200, gzip.compress(asn)))
 
     update()
 
@@ -211,6 +224,11 @@ def test_dbip_this_month_and_the_attribution_it_needs(fake_dbip, geoip_dir, tmp_
         "edition": "DBIP-City-Lite",
         "build_date": dt.datetime.fromtimestamp(DECEMBER_2025, tz=dt.UTC).isoformat(),
         "attribution": DBIP_ATTRIBUTION,
+    }
+    # A keyless install answers the AS too, with no set-up beyond the command.
+    assert body["traits"] == {
+        "autonomous_system_number": 20712,
+        "autonomous_system_organization": "Andrews & Arnold Ltd",
     }
     assert DBIP_ATTRIBUTION in client.get("/").content.decode()
 
@@ -223,12 +241,12 @@ def test_dbip_not_modified_is_not_downloaded_again(fake_dbip, geoip_dir, tmp_pat
             return Reply(304)
         return Reply(200, mmdb, {"Last-Modified": LAST_MODIFIED})
 
-    fake_dbip.route("/free/dbip-city-lite-2026-03.mmdb.gz", conditional)
+    fake_dbip.publish_dbip(DBIP_CITY_LITE, "2026-03", conditional)
     march = dt.datetime(2026, 3, 9, tzinfo=dt.UTC)
     run.run_updates(now=lambda: march)
     inode = (geoip_dir / "GeoLite2-City.mmdb").stat().st_ino
 
-    [outcome] = run.run_updates(now=lambda: march)
+    outcome, _ = run.run_updates(now=lambda: march)  # and the ASN Lite one, not published here
 
     assert outcome.outcome == "current"
     assert outcome.message == database_update.NOT_MODIFIED_MESSAGE.format(
@@ -236,16 +254,54 @@ def test_dbip_not_modified_is_not_downloaded_again(fake_dbip, geoip_dir, tmp_pat
         url=fake_dbip.url + "/free/dbip-city-lite-2026-03.mmdb.gz",
         since=LAST_MODIFIED,
     )
-    assert fake_dbip.seen()[-1].headers["if-modified-since"] == LAST_MODIFIED
+    city_requests = fake_dbip.seen(dbip_target(DBIP_CITY_LITE, "2026-03"))
+    assert city_requests[-1].headers["if-modified-since"] == LAST_MODIFIED
     assert (geoip_dir / "GeoLite2-City.mmdb").stat().st_ino == inode
 
 
 def test_dbip_with_neither_month_out(fake_dbip, geoip_dir):
     march = dt.datetime(2026, 3, 9, tzinfo=dt.UTC)
-    [outcome] = run.run_updates(now=lambda: march)
-    assert outcome.message == database_update.DBIP_NOT_FOUND_MESSAGE.format(
-        months="2026-03 or 2026-02", base=fake_dbip.url + "/free"
-    )
+    outcomes = run.run_updates(now=lambda: march)
+    assert [outcome.message for outcome in outcomes] == [
+        database_update.DBIP_NOT_FOUND_MESSAGE.format(
+            label=label, months="2026-03 or 2026-02", base=fake_dbip.url + "/free"
+        )
+        for label in ("DB-IP City Lite", "DB-IP ASN Lite")
+    ]
+
+
+def test_dbip_asn_lite_missing_leaves_the_city_installed(fake_dbip, geoip_dir, tmp_path):
+    mmdb = city_bytes(tmp_path, edition="DBIP-City-Lite", build_epoch=DECEMBER_2025)
+    fake_dbip.publish_dbip(DBIP_CITY_LITE, "2026-03", Reply(200, gzip.compress(mmdb)))
+    march = dt.datetime(2026, 3, 9, tzinfo=dt.UTC)
+
+    city, asn = run.run_updates(now=lambda: march)
+
+    assert city.outcome == "updated"
+    assert asn.failed
+    assert (geoip_dir / "GeoLite2-City.mmdb").read_bytes() == mmdb
+    assert not (geoip_dir / "GeoLite2-ASN.mmdb").exists()
+
+
+def test_dbip_asn_lite_that_is_a_city_database_is_refused(fake_dbip, geoip_dir, tmp_path):
+    wrong = city_bytes(tmp_path, edition="DBIP-City-Lite", build_epoch=DECEMBER_2025)
+    fake_dbip.publish_dbip(DBIP_ASN_LITE, "2026-03", Reply(200, gzip.compress(wrong)))
+    march = dt.datetime(2026, 3, 9, tzinfo=dt.UTC)
+
+    _, asn = run.run_updates(now=lambda: march)
+
+    assert asn.failed
+    assert "is a DBIP-City-Lite database, not an ASN database" in asn.message
+    assert not (geoip_dir / "GeoLite2-ASN.mmdb").exists()
+
+
+def test_maxmind_installs_geolite2_asn_by_default(settings):
+    from config import settings as project_settings
+
+    settings.MAXMIND_ACCOUNT_ID, settings.MAXMIND_LICENSE_KEY = "1", "key"
+    settings.MAXMIND_EDITIONS = project_settings.MAXMIND_EDITIONS  # the default, not a test's
+    jobs = sources.plan(now=dt.datetime(2026, 3, 9, tzinfo=dt.UTC))
+    assert [(job.label, job.kind) for job in jobs] == [("GeoLite2-City", "city"), ("GeoLite2-ASN", "asn")]
 
 
 @pytest.mark.parametrize("packing", ["mmdb", "mmdb.gz", "tar.gz"])
@@ -317,13 +373,14 @@ def test_a_dry_run_downloads_and_changes_nothing(fake_maxmind, geoip_dir, tmp_pa
 
 def test_a_dry_run_of_dbip_asks_with_head(fake_dbip, geoip_dir, tmp_path):
     mmdb = gzip.compress(city_bytes(tmp_path, edition="DBIP-City-Lite", build_epoch=DECEMBER_2025))
-    fake_dbip.route("/free/dbip-city-lite-2026-03.mmdb.gz", Reply(200, mmdb))
+    fake_dbip.publish_dbip(DBIP_CITY_LITE, "2026-03", Reply(200, mmdb))
+    fake_dbip.publish_dbip(DBIP_ASN_LITE, "2026-03", Reply(200, mmdb))
     march = dt.datetime(2026, 3, 9, tzinfo=dt.UTC)
 
-    [outcome] = run.run_updates(dry_run=True, now=lambda: march)
+    outcomes = run.run_updates(dry_run=True, now=lambda: march)
 
-    assert outcome.dry_run
-    assert [seen.method for seen in fake_dbip.seen()] == ["HEAD"]
+    assert [outcome.dry_run for outcome in outcomes] == [True, True]
+    assert [seen.method for seen in fake_dbip.seen()] == ["HEAD", "HEAD"]
     assert not (geoip_dir / "GeoLite2-City.mmdb").exists()
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from django.test import Client
 
-from lookups.core.geoip import GEOLITE_ATTRIBUTION
+from lookups.core.geoip import DBIP_ATTRIBUTION, GEOLITE_ATTRIBUTION
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
     BATCH_INVALID_MESSAGE,
@@ -25,6 +25,7 @@ from lookups.tests.geoip_data import (
     UNKNOWN_PUBLIC_IP,
 )
 from lookups.web.api_body import LOOKUP_CSV
+from lookups.web.health import ALTERNATIVE_UNUSABLE_WARNING
 
 pytestmark = pytest.mark.django_db
 
@@ -424,6 +425,31 @@ def test_health(client, city_database):
     assert body["status"] == "ok"
     assert body["database"]["edition"] == "GeoLite2-City"
     assert body["database"]["age_days"] == 0
+
+
+def test_health_names_the_alternative_database(client, city_database, alternative_database):
+    from lookups.web.api_schema import HealthSerializer
+
+    body = client.get("/health").json()
+    assert HealthSerializer(data=body).is_valid()
+    assert body["alternative_database"]["edition"] == "DBIP-City-Lite"
+    assert body["alternative_database"]["attribution"] == DBIP_ATTRIBUTION
+    # Its build (2026-09-01) is old by GEOIP_MAX_AGE_DAYS as any database's would be.
+    assert body["status"] == "warning"
+
+
+def test_health_without_an_alternative_configured_or_installed(client, city_database, settings):
+    body = client.get("/health").json()
+    assert (body["status"], body["alternative_database"]) == ("ok", None)
+    settings.GEOIP_CITY_ALTERNATIVE = "dbip-city-lite.mmdb"  # configured, never installed
+    response = client.get("/health")
+    assert response.status_code == HTTPStatus.OK  # lookups are answered: only comparisons are not
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["alternative_database"] is None
+    assert body["warnings"] == [
+        ALTERNATIVE_UNUSABLE_WARNING.format(name="dbip-city-lite.mmdb", reason=DATABASE_MISSING_MESSAGE)
+    ]
 
 
 def test_health_without_database(client, geoip_dir):

@@ -262,6 +262,15 @@ def test_single_lookup_of_any_path(client, city_database, text):
 
 @pytest.mark.django_db
 @FIXTURES_OK
+@given(any_text | odd_text, st.sampled_from(["json", "xml", "yaml"]))
+def test_comparison_of_any_path(client, city_database, alternative_database, text, output_format):
+    path = "/api/v1/compare/" + urllib.parse.quote(text.encode("utf-8", "surrogatepass"), safe="")
+    response = client.get(path, {"format": output_format})
+    assert response.status_code < 500
+
+
+@pytest.mark.django_db
+@FIXTURES_OK
 @given(any_text | odd_text)
 def test_web_page_of_any_query(client, city_database, text):
     response = client.get("/", {"q": text.encode("utf-8", "surrogatepass")})

@@ -10,7 +10,7 @@ from http import HTTPStatus
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from lookups.core.geoip import GEOLITE_ATTRIBUTION
+from lookups.core.geoip import DBIP_ATTRIBUTION, GEOLITE_ATTRIBUTION
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
     ADDRESS_NOT_PUBLIC_MESSAGE,
@@ -26,7 +26,9 @@ from lookups.tests.geoip_data import (
     AT_SEA_IP,
     BERLIN_IP,
     COUNTRY_ONLY_IP,
+    LINKOPING_DISTANCE_KM,
     LINKOPING_IP,
+    LONDON_DISTANCE_KM,
     LONDON_IP,
     REGISTERED_ONLY_IP,
     UNKNOWN_PUBLIC_IP,
@@ -425,3 +427,62 @@ def test_batch_needs_the_csrf_token(city_database):
     response = Client(enforce_csrf_checks=True).post("/batch", {"queries": LONDON_IP})
     assert response.status_code == HTTPStatus.FORBIDDEN
     assert Lookup.objects.count() == 0
+
+
+# --- The comparison panel (GEOIP_CITY_ALTERNATIVE) ------------------------------------------------
+
+
+def test_the_page_compares_with_the_alternative_database(client, city_database, alternative_database):
+    response = client.get(f"/lookup/{LINKOPING_IP}")
+    assert response.status_code == HTTPStatus.OK
+    page = text(response)
+    panel = page[page.index('class="comparison"') :]
+    for expected in [
+        '<th scope="col">GeoLite2-City</th>',
+        '<th scope="col">DBIP-City-Lite</th>',
+        "Sweden (SE)",
+        "Norway (NO)",
+        "Oslo",
+        "59.9127, 10.7461",
+        "2026-09-01",
+        "<dt>Same country</dt><dd>no</dd>",
+        "<dt>Same city</dt><dd>no</dd>",
+        f"{LINKOPING_DISTANCE_KM:g} km apart, beyond their accuracy radii",
+        "<dt>Newer build</dt><dd>GeoLite2-City</dd>",
+        DBIP_ATTRIBUTION,
+    ]:
+        assert expected in panel, expected
+    # One lookup in the history, as without the panel.
+    assert list(Lookup.objects.values_list("query", "channel", "outcome")) == [(LINKOPING_IP, "web", "ok")]
+
+
+def test_the_panel_agrees_within_the_radii(client, city_database, alternative_database):
+    page = text(client.get(f"/lookup/{LONDON_IP}"))
+    assert "<dt>Same country</dt><dd>yes</dd>" in page
+    assert "<dt>Same city</dt><dd>yes</dd>" in page
+    assert f"{LONDON_DISTANCE_KM:g} km apart, within their accuracy radii" in page
+
+
+def test_the_panel_says_when_the_alternative_does_not_know_the_address(
+    client, city_database, alternative_database
+):
+    page = text(client.get(f"/lookup/{AT_SEA_IP}"))
+    assert 'class="comparison-error" data-code="address_not_found"' in page
+    assert html.escape(ADDRESS_NOT_FOUND_MESSAGE.format(address=AT_SEA_IP)) in page
+
+
+def test_no_panel_without_an_alternative(client, city_database, settings):
+    page = text(client.get(f"/lookup/{LONDON_IP}"))
+    assert 'class="comparison"' not in page
+    # Configured but not installed: the page is the plain lookup, never an error.
+    settings.GEOIP_CITY_ALTERNATIVE = "dbip-city-lite.mmdb"
+    response = client.get(f"/lookup/{LONDON_IP}")
+    assert response.status_code == HTTPStatus.OK
+    assert 'class="comparison"' not in text(response)
+
+
+def test_the_primary_error_is_the_page_error_with_an_alternative(client, city_database, alternative_database):
+    # 8.8.8.8 is only in the alternative: the page answers as a lookup does.
+    response = client.get(f"/lookup/{UNKNOWN_PUBLIC_IP}")
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert html.escape(ADDRESS_NOT_FOUND_MESSAGE.format(address=UNKNOWN_PUBLIC_IP)) in text(response)

@@ -303,6 +303,11 @@ class BatchLookupView(APIView):
         figures = batch_agreement_as_dict(batch_agreement(comparisons), alternative)
         return Response({"results": results, "agreement": figures})
 
+    def get_renderer_context(self) -> dict:
+        # CSV in the selected columns (renderers.CSVRenderer reads `csv_table` here first).
+        selection = getattr(self, "selection", None)
+        return {**super().get_renderer_context(), "csv_table": selection.csv_table if selection else None}
+
 
 class CompareView(APIView):
     """Look one query up in both City databases (GEOIP_CITY and GEOIP_CITY_ALTERNATIVE) and say how
@@ -329,11 +334,6 @@ class CompareView(APIView):
             raise primary  # neither database knows the address: the lookup's 404
         languages = (primary if isinstance(primary, LookupResult) else alternative).database.languages
         return Response(comparison_as_dict(query, comparison, language=request_language(request, languages)))
-
-    def get_renderer_context(self) -> dict:
-        # CSV in the selected columns (renderers.CSVRenderer reads `csv_table` here first).
-        selection = getattr(self, "selection", None)
-        return {**super().get_renderer_context(), "csv_table": selection.csv_table if selection else None}
 
 
 # --- History ----------------------------------------------------------------------------------

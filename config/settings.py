@@ -358,11 +358,11 @@ HISTORY_FLUSH_INTERVAL = env_float("HISTORY_FLUSH_INTERVAL", 0.25)
 # Each is a moving window: at most N units in any such span. A lookup of an address costs 1 unit,
 # of a name RATE_LIMIT_NAME_COST (it costs DNS work); a batch costs the sum of its queries.
 # The API's lookups, single and batch, per client address:
-API_THROTTLE_RATE = env_rate("API_THROTTLE_RATE", "600/minute")
+API_THROTTLE_RATE = env_rate("API_THROTTLE_RATE", "1200/minute")
 # The pages' lookups per client address, counted apart from the API's:
-PAGE_THROTTLE_RATE = env_rate("PAGE_THROTTLE_RATE", env_str("API_THROTTLE_RATE", "600/minute"))
+PAGE_THROTTLE_RATE = env_rate("PAGE_THROTTLE_RATE", env_str("API_THROTTLE_RATE", "1200/minute"))
 # MaxMind's web service (/geoip/) per API key, whichever addresses use it:
-WEBSERVICE_THROTTLE_RATE = env_rate("WEBSERVICE_THROTTLE_RATE", env_str("API_THROTTLE_RATE", "600/minute"))
+WEBSERVICE_THROTTLE_RATE = env_rate("WEBSERVICE_THROTTLE_RATE", env_str("API_THROTTLE_RATE", "1200/minute"))
 RATE_LIMIT_NAME_COST = env_int("RATE_LIMIT_NAME_COST", 3)
 if RATE_LIMIT_NAME_COST < 1:
     raise ImproperlyConfigured("RATE_LIMIT_NAME_COST must be at least 1")

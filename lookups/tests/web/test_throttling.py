@@ -7,6 +7,7 @@ import json
 import logging
 from http import HTTPStatus
 
+import limits
 import pytest
 
 from lookups.errors import OVER_RATE_LIMIT_MESSAGE, THROTTLED_MESSAGE
@@ -93,6 +94,14 @@ def test_a_batch_costing_more_than_the_whole_window_is_refused_as_too_large(clie
     message = OVER_RATE_LIMIT_MESSAGE.format(cost=7, limit=5, window=60, name_cost=3)
     assert response.json() == {"error": {"code": "batch_too_large", "message": message}}
     assert remaining(lookup(client)) == 4
+
+
+def test_every_batch_the_defaults_accept_fits_the_default_rate(settings):
+    # The largest batch LOOKUP_BATCH_MAX and LOOKUP_BATCH_MAX_NAMES let in is never a 413.
+    names = settings.LOOKUP_BATCH_MAX_NAMES
+    largest = settings.LOOKUP_BATCH_MAX - names + names * settings.RATE_LIMIT_NAME_COST
+    assert largest <= limits.parse(settings.API_THROTTLE_RATE).amount
+    assert largest <= limits.parse(settings.PAGE_THROTTLE_RATE).amount
 
 
 def test_ipv6_clients_pay_per_64_network(client, city_database, settings):

@@ -31,7 +31,7 @@ from config.tests.docker_engine import (
     requires_docker,
     wait_for,
 )
-from lookups.tests.geoip_data import LONDON_IP, build_city_database
+from lookups.tests.geoip_data import LONDON_IP, build_asn_database, build_city_database
 
 pytestmark = [requires_docker, pytest.mark.slow]
 
@@ -164,11 +164,16 @@ def test_the_stack_starts_in_order_and_the_scheduler_installs_a_database_the_app
     build = build_city_database(tmp_path / "dbip.mmdb", edition="DBIP-City-Lite")
     month = time.strftime("%Y-%m", time.gmtime())
     stack.downloads.files[f"/free/dbip-city-lite-{month}.mmdb.gz"] = gzip.compress(build.read_bytes())
+    # ...and its ASN Lite, which a keyless install puts beside it.
+    asn = build_asn_database(tmp_path / "dbip-asn.mmdb", edition="DBIP-ASN-Lite (compat=GeoLite2-ASN)")
+    stack.downloads.files[f"/free/dbip-asn-lite-{month}.mmdb.gz"] = gzip.compress(asn.read_bytes())
     project.up("scheduler")
     app.wait_healthy(timeout=120)
     health = stack.health()
     assert health["database"]["edition"] == "DBIP-City-Lite"
     assert f"/free/dbip-city-lite-{month}.mmdb.gz" in stack.downloads.requests
+    assert f"/free/dbip-asn-lite-{month}.mmdb.gz" in stack.downloads.requests
+    assert health["asn_database"]["edition"].startswith("DBIP-ASN-Lite")  # ASN data, keyless
     # ...seen by the app without a restart.
     assert app.inspect()["State"]["StartedAt"] == started_at
     assert app.inspect()["RestartCount"] == 0

@@ -4,7 +4,14 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "0")) or (os.cpu_count() or 1) * 2 + 1
-worker_class = "sync"
+# Threads per worker (gthread): a request that waits (a silent name server, a PostgreSQL that does
+# not answer) holds one thread, not a whole worker, so the others keep answering addresses.
+# PostgreSQL sees up to workers x threads connections (Django keeps one per thread), plus one
+# per worker for the history flusher.
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+if threads < 1:
+    raise RuntimeError("GUNICORN_THREADS must be at least 1")
+worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))

@@ -14,6 +14,7 @@ import functools
 import gc
 import ipaddress
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -267,6 +268,10 @@ def _lookup_batch(
     return [answers[key] for key in keys]
 
 
+_gc_pauses = {"count": 0, "was_enabled": False}
+_gc_pauses_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def garbage_collection_paused() -> Iterator[None]:
     """No cyclic garbage collection meanwhile (reference counting frees as usual).
@@ -274,15 +279,20 @@ def garbage_collection_paused() -> Iterator[None]:
     A batch allocates some 100,000 objects, none in a cycle, most alive until its end: the
     collector, triggered every 700 allocations, walked them again and again for nothing (a
     tenth of the batch's CPU). Cycles made meanwhile wait for the next collection after it.
+    Counted: with gunicorn's threads, batches overlap, and the last one out switches it back on.
     """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
+    with _gc_pauses_lock:
+        if _gc_pauses["count"] == 0:
+            _gc_pauses["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _gc_pauses["count"] += 1
     try:
         yield
     finally:
-        gc.enable()
+        with _gc_pauses_lock:
+            _gc_pauses["count"] -= 1
+            if _gc_pauses["count"] == 0 and _gc_pauses["was_enabled"]:
+                gc.enable()
 
 
 def resolve_batch_names(names: list[str], *, resolver: Resolver | None) -> PrefetchedResolver:

@@ -42,7 +42,8 @@ elif os.environ.get("GUNICORN_CONTROL_SOCKET"):
 
 
 def post_worker_init(worker):
-    """Each worker starts its history flusher at once (see lookups.history: write-behind)."""
+    """Each worker gives its statements a deadline (lookups.query_deadline) and starts its history
+    flusher at once (see lookups.history: write-behind)."""
     import gc
 
     from django.apps import apps
@@ -53,6 +54,7 @@ def post_worker_init(worker):
     gc.freeze()
     if not apps.ready:  # not Django: bench/baseline_app.py shares this configuration
         return
-    from lookups import history
+    from lookups import history, query_deadline
 
+    query_deadline.install()
     history.start_flusher_if_enabled()

@@ -8,6 +8,7 @@ further down.
 
 import datetime as dt
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -181,6 +182,16 @@ DATABASE_URL = env_str("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/easyge
 DATABASE_LOCK_TIMEOUT = env_float("DATABASE_LOCK_TIMEOUT", 1.0)
 
 
+# A request's statements each run for at most this many seconds (PostgreSQL's statement_timeout),
+# so that one slow query cannot hold a worker's thread; and a statement PostgreSQL does not answer
+# at all (a frozen server) is given up a second later by the client (lookups.query_deadline).
+# Management commands (manage.py: migrations, purges, loads) get DATABASE_COMMAND_STATEMENT_TIMEOUT
+# instead, by default none; runserver serves requests. 0 turns either limit off.
+DATABASE_STATEMENT_TIMEOUT = env_float("DATABASE_STATEMENT_TIMEOUT", 5.0)
+DATABASE_COMMAND_STATEMENT_TIMEOUT = env_float("DATABASE_COMMAND_STATEMENT_TIMEOUT", 0.0)
+_RUNNING_COMMAND = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] != ["runserver"]
+
+
 def _database(url: str) -> dict:
     database = dj_database_url.parse(
         url,
@@ -195,8 +206,18 @@ def _database(url: str) -> dict:
     options = database.setdefault("OPTIONS", {})
     # Fail fast when PostgreSQL is unreachable instead of hanging a worker.
     options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3))
+    # TCP keepalives: a connection to a host that went away (a crash, a cut network) fails within
+    # about 20 s instead of the kernel's two hours. They cannot tell a stopped server from an idle
+    # one (its kernel still answers them): lookups.query_deadline covers that.
+    options.setdefault("keepalives", 1)
+    options.setdefault("keepalives_idle", 10)
+    options.setdefault("keepalives_interval", 5)
+    options.setdefault("keepalives_count", 2)
+    statement_timeout = DATABASE_COMMAND_STATEMENT_TIMEOUT if _RUNNING_COMMAND else DATABASE_STATEMENT_TIMEOUT
+    server_options = [f"-c statement_timeout={int(statement_timeout * 1000)}"]
     if DATABASE_LOCK_TIMEOUT > 0:
-        options.setdefault("options", f"-c lock_timeout={int(DATABASE_LOCK_TIMEOUT * 1000)}")
+        server_options.append(f"-c lock_timeout={int(DATABASE_LOCK_TIMEOUT * 1000)}")
+    options.setdefault("options", " ".join(server_options))
     return database
 
 

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 # How long past statement_timeout the client waits before it gives up on the server.
 GRACE_SECONDS = 1.0
-DATABASE_NOT_ANSWERING_MESSAGE = "PostgreSQL did not answer a moment ago (statements fail at once for a while)"
+DATABASE_NOT_ANSWERING_MESSAGE = "PostgreSQL did not answer a moment ago; not asked again for a while"
 
 _waiting: dict[int, tuple[float, int]] = {}  # token -> (deadline, the connection's socket fd)
 _lock = threading.Lock()

@@ -55,6 +55,8 @@ def post_worker_init(worker):
     if not apps.ready:  # not Django: bench/baseline_app.py shares this configuration
         return
     from lookups import history, query_deadline
+    from lookups.core import dns_limits
 
     query_deadline.install()
+    dns_limits.set_request_threads(worker.cfg.threads)
     history.start_flusher_if_enabled()

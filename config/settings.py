@@ -9,6 +9,7 @@ further down.
 import datetime as dt
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -311,6 +312,14 @@ GEOIP_MAX_AGE_DAYS = env_int("GEOIP_MAX_AGE_DAYS", 30)
 # Empty: the system's resolvers (/etc/resolv.conf). Entries are "IP" or "IP:PORT" ("[IPv6]:PORT").
 DNS_NAMESERVERS = env_list("DNS_NAMESERVERS")
 DNS_TIMEOUT = env_float("DNS_TIMEOUT", 2.0)
+# Names resolved at once, on this machine (every worker whose DNS_SLOT_DIR is the same folder)
+# and per client address; over either a single lookup is refused at once (503 dns_busy), a batch's
+# names wait within its deadline. 0 turns a limit off. lookups.core.dns_limits says how.
+DNS_MAX_CONCURRENT = env_int("DNS_MAX_CONCURRENT", 16)
+DNS_MAX_CONCURRENT_PER_CLIENT = env_int("DNS_MAX_CONCURRENT_PER_CLIENT", 4)
+DNS_SLOT_DIR = Path(env_str("DNS_SLOT_DIR") or Path(tempfile.gettempdir()) / "easygeoip-dns-slots")
+# A name whose resolution timed out is answered the same, without a query, for this many seconds.
+DNS_NEGATIVE_TTL = env_float("DNS_NEGATIVE_TTL", 30.0)
 
 LOOKUP_BATCH_MAX = env_int("LOOKUP_BATCH_MAX", 1000)
 # A batch resolves at most this many distinct names (the others answer too_many_names), with

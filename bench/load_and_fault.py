@@ -10,12 +10,20 @@ history rows every answer promised with the rows PostgreSQL holds.
     make load-fault                          # the default run (about a minute)
     .venv/bin/python bench/load_and_fault.py --seconds 60 --threads 6 --workers 4
 
+Then two "no worker held hostage" scenarios on the same gunicorn, each against a baseline
+measured in the same run: plain address lookups a second while silent names hold every DNS slot,
+and while PostgreSQL is frozen (SIGSTOP) with web-service requests (which read their keys from
+PostgreSQL) still coming in.
+
 Figures go to stdout, and as JSON to bench/results/ (not committed).
 """
 
 import argparse
+import base64
 import collections
 import datetime as dt
+import http.client
+import itertools
 import json
 import os
 import re
@@ -23,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -36,7 +45,7 @@ import django
 django.setup()
 
 from conftest import DNS_RECORDS, create_tz_world, run_gunicorn
-from lookups.tests.dns_server import LocalDNSServer
+from lookups.tests.dns_server import SILENT_NAME, LocalDNSServer
 from lookups.tests.geoip_data import LONDON, NETWORKS, build_city_database
 from lookups.tests.pg_cluster import PostgresCluster
 from lookups.tests.traffic import Traffic, percentile
@@ -88,7 +97,110 @@ def spool_files(directory: Path) -> list[Path]:
     return [path for path in directory.glob("*") if path.suffix in (".spool", ".replaying")]
 
 
-def run(seconds: float, threads: int, workers: int) -> dict:
+def create_api_key(cluster: PostgresCluster) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": cluster.url(DB_NAME),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": "create-key-only",
+    }
+    command = [sys.executable, "manage.py", "create_api_key", "load-and-fault"]
+    output = subprocess.run(command, cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True)
+    account_id, license_key = output.stdout.split()
+    return {"Authorization": "Basic " + base64.b64encode(f"{account_id}:{license_key}".encode()).decode()}
+
+
+def hammer(
+    port: int, paths, *, seconds: float, threads: int, headers: dict | None = None, addresses: bool = False
+) -> dict:
+    """`threads` clients sending GETs of `paths` (an iterator, shared) for `seconds`, each on a
+    connection of its own (kept alive). Counts answers by status; latencies of every answer.
+    `addresses`: each client says it is another address (X-Forwarded-For, from a trusted proxy)."""
+    statuses: collections.Counter = collections.Counter()
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(number: int) -> None:
+        sent = {**(headers or {}), **({"X-Forwarded-For": f"198.51.100.{number + 1}"} if addresses else {})}
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.monotonic() < stop:
+            with lock:
+                path = next(paths)
+            started = time.monotonic()
+            try:
+                connection.request("GET", path, headers=sent)
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                status = "no answer"
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            with lock:
+                statuses[status] += 1
+                latencies.append(time.monotonic() - started)
+        connection.close()
+
+    clients = [threading.Thread(target=client, args=(number,)) for number in range(threads)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join()
+    answered = sum(count for status, count in statuses.items() if status != "no answer")
+    return {
+        "answered": answered,
+        "per_second": round(answered / seconds, 1),
+        "by_status": {str(status): count for status, count in statuses.most_common()},
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "max_ms": round(max(latencies, default=0) * 1000, 1),
+    }
+
+
+def hostage_scenarios(port: int, cluster: PostgresCluster, *, seconds: float) -> dict:
+    """Plain lookups a second: alone, while silent names hold the DNS slots, while PostgreSQL is
+    frozen. The background load runs in threads of its own next to the measured clients."""
+    addresses = itertools.cycle([f"/api/v1/lookup/81.2.69.{host}" for host in range(1, 255, 7)])
+    key = create_api_key(cluster)
+    results: dict = {"seconds_each": seconds, "plain_clients": 4}
+    log("hostage scenarios: plain lookups alone")
+    results["baseline"] = hammer(port, addresses, seconds=seconds, threads=4)
+
+    def in_background(paths, threads: int, **options) -> tuple[threading.Thread, dict]:
+        outcome: dict = {}
+
+        def run() -> None:
+            outcome.update(hammer(port, paths, seconds=seconds, threads=threads, **options))
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread, outcome
+
+    log("hostage scenarios: plain lookups while 24 clients (addresses) ask for silent names")
+    silent = (f"/api/v1/lookup/n{number}.{SILENT_NAME}" for number in itertools.count())
+    thread, background = in_background(silent, threads=24, addresses=True)
+    results["silent_names"] = hammer(port, addresses, seconds=seconds, threads=4)
+    thread.join()
+    results["silent_names"]["background_silent_name_requests"] = background
+
+    log("hostage scenarios: plain lookups while PostgreSQL is frozen and 4 clients ask /geoip/")
+    geoip = itertools.cycle(["/geoip/v2.1/city/81.2.69.142"])
+    hammer(port, geoip, seconds=1, threads=2, headers=key)  # warm: the threads hold connections
+    cluster.freeze()
+    try:
+        thread, background = in_background(geoip, threads=4, headers=key)
+        results["postgresql_frozen"] = hammer(port, addresses, seconds=seconds, threads=4)
+        thread.join()
+    finally:
+        cluster.thaw()
+    results["postgresql_frozen"]["background_geoip_requests"] = background
+    base = results["baseline"]["per_second"] or 1
+    for name in ("silent_names", "postgresql_frozen"):
+        results[name]["ratio_to_baseline"] = round(results[name]["per_second"] / base, 2)
+    return results
+
+
+def run(seconds: float, threads: int, workers: int, scenario_seconds: float) -> dict:
     work = Path(tempfile.mkdtemp(prefix="easygeoip-load-"))
     geoip_path = build_city_database(work / "geoip" / "GeoLite2-City.mmdb", build_epoch=1_700_000_000)
     spool = work / "spool"
@@ -109,6 +221,10 @@ def run(seconds: float, threads: int, workers: int) -> dict:
         "API_THROTTLE_RATE": "",
         "HISTORY_SPOOL_DIR": str(spool),
         "LOG_LEVEL": "INFO",  # the replays are counted from the log
+        # Fewer DNS slots than the workers' threads, so that the silent names can take them all.
+        "DNS_MAX_CONCURRENT": "6",
+        "DNS_SLOT_DIR": str(work / "dns-slots"),
+        "TRUSTED_PROXIES": "127.0.0.1",
     }
     try:
         with run_gunicorn(env=env, tmp_path=work, workers=workers) as server:
@@ -167,11 +283,14 @@ def run(seconds: float, threads: int, workers: int) -> dict:
             gunicorn_log = server.log.read_text()
             city_after = json.loads(server.get("/api/v1/lookup/81.2.69.142")[2])["city"]["name"]
             tally.expected_rows["81.2.69.142"] += 1  # that lookup is recorded too
+            # Compared before the scenarios below add lookups of their own, once the last is stored.
+            settle_started = time.monotonic()
+            while stored_rows(cluster) != tally.expected_rows and time.monotonic() - settle_started < 10:
+                time.sleep(0.2)
+            stored = stored_rows(cluster)
+            hostage = hostage_scenarios(port, cluster, seconds=scenario_seconds) if scenario_seconds else None
     finally:
         dns.stop()
-    try:
-        stored = stored_rows(cluster)
-    finally:
         cluster.destroy()
         results = BASE_DIR / "bench" / "results"
         results.mkdir(parents=True, exist_ok=True)
@@ -225,6 +344,7 @@ def run(seconds: float, threads: int, workers: int) -> dict:
         "city_after_swap": city_after,
         "faults": faults,
         "started_at": wall_start,
+        "hostage_scenarios": hostage,
     }
 
 
@@ -233,10 +353,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=50, help="length of the loaded run (default 50)")
     parser.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
+    parser.add_argument(
+        "--scenario-seconds",
+        type=float,
+        default=8,
+        help="length of each hostage scenario after the run (default 8; 0 skips them)",
+    )
     args = parser.parse_args()
     if not 5 <= args.seconds <= 600:
         parser.error("--seconds must be between 5 and 600")
-    report = run(args.seconds, args.threads, min(args.workers, 8))
+    report = run(args.seconds, args.threads, min(args.workers, 8), args.scenario_seconds)
     print(json.dumps(report, indent=2))
     results = BASE_DIR / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)

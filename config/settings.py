@@ -318,8 +318,9 @@ DNS_TIMEOUT = env_float("DNS_TIMEOUT", 2.0)
 DNS_MAX_CONCURRENT = env_int("DNS_MAX_CONCURRENT", 16)
 DNS_MAX_CONCURRENT_PER_CLIENT = env_int("DNS_MAX_CONCURRENT_PER_CLIENT", 4)
 DNS_SLOT_DIR = Path(env_str("DNS_SLOT_DIR") or Path(tempfile.gettempdir()) / "easygeoip-dns-slots")
-# A name whose resolution timed out is answered the same, without a query, for this many seconds.
-DNS_NEGATIVE_TTL = env_float("DNS_NEGATIVE_TTL", 30.0)
+# A name whose resolution timed out is answered the same, without a query, for this many seconds
+# (per process); short, since an outage of the name servers is remembered as long for each name.
+DNS_NEGATIVE_TTL = env_float("DNS_NEGATIVE_TTL", 10.0)
 
 LOOKUP_BATCH_MAX = env_int("LOOKUP_BATCH_MAX", 1000)
 # A batch resolves at most this many distinct names (the others answer too_many_names), with

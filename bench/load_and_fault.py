@@ -7,7 +7,7 @@ lookups (addresses, names, errors, batches, pages) to 127.0.0.1 for a bounded ti
 schedule below injects faults; then it waits for the history spool to drain and compares the
 history rows every answer promised with the rows PostgreSQL holds.
 
-    make load-fault                          # the default run (about a minute)
+    make load-fault                          # the default run (about five minutes)
     .venv/bin/python bench/load_and_fault.py --seconds 60 --threads 6 --workers 4
 
 Then two "no worker held hostage" scenarios on the same gunicorn, each against a baseline

@@ -10,10 +10,10 @@ history rows every answer promised with the rows PostgreSQL holds.
     make load-fault                          # the default run (about five minutes)
     .venv/bin/python bench/load_and_fault.py --seconds 60 --threads 6 --workers 4
 
-Then two "no worker held hostage" scenarios on the same gunicorn, each against a baseline
-measured in the same run: plain address lookups a second while silent names hold every DNS slot,
-and while PostgreSQL is frozen (SIGSTOP) with web-service requests (which read their keys from
-PostgreSQL) still coming in.
+Then two "no worker held hostage" scenarios, on a fresh gunicorn for each number of threads per
+worker (--hostage-threads), each against baselines measured in the same run: plain address
+lookups a second while silent names hold every DNS slot, and while PostgreSQL is frozen
+(SIGSTOP) with web-service requests (which read their keys from PostgreSQL) still coming in.
 
 Figures go to stdout, and as JSON to bench/results/ (not committed).
 """

@@ -9,8 +9,10 @@ So in a gunicorn worker (install(), from config/gunicorn.conf.py) every statemen
 Django is registered with a watchdog thread, which shuts the connection's socket down once the
 statement has waited DATABASE_STATEMENT_TIMEOUT and a second more (PostgreSQL had its chance to
 cancel it). libpq then raises OperationalError at once, Django discards the connection, and the
-request answers 503. The watchdog also opens the history's breaker: for HISTORY_DB_RETRY_INTERVAL
-seconds after PostgreSQL failed to answer, statements fail at once instead of each waiting.
+request answers 503. Then, for HISTORY_DB_RETRY_INTERVAL seconds, the process's statements fail at
+once instead of each waiting, and the history's breaker is open too (its flusher waits, /health
+says so). Only an unanswered statement starts that pause, not any failure the history's breaker
+sees (a connection broken by a restart would turn requests away after the server is back).
 COPY (the history flusher's) bypasses Django's execute wrappers: a flusher waits in the
 background, which no request notices.
 """
@@ -52,9 +54,12 @@ def _on_connection_created(sender, connection, **kwargs) -> None:
         connection.execute_wrappers.append(statement_deadline)
 
 
+_unanswered = {"until": 0.0}  # monotonic time until which statements fail at once
+
+
 def statement_deadline(execute, sql, params, many, context):
     """Django execute wrapper: run the statement under the watchdog's eye."""
-    if breaker.database_recently_unreachable():
+    if time.monotonic() < _unanswered["until"]:
         raise OperationalError(DATABASE_NOT_ANSWERING_MESSAGE)
     _start_watchdog()
     fd = context["connection"].connection.fileno()
@@ -90,6 +95,7 @@ def _watch() -> None:
                 _, fd = _waiting.pop(token)
                 _shut_down(fd)
         if expired:
+            _unanswered["until"] = time.monotonic() + settings.HISTORY_DB_RETRY_INTERVAL
             breaker.mark_unreachable()
             logger.warning(
                 "PostgreSQL did not answer %d statement(s) within %.0f s; their connections were closed",

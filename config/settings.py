@@ -108,6 +108,8 @@ MIDDLEWARE = [
     "lookups.web.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "lookups.web.middleware.AdminLoginLockoutMiddleware",  # django-axes, for /admin/ only
+    # Innermost, so that it sees the views' exceptions: PostgreSQL not answering is a 503.
+    "lookups.web.middleware.DatabaseUnreachableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

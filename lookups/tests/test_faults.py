@@ -10,12 +10,15 @@ import base64
 import collections
 import contextlib
 import fcntl
+import http.cookiejar
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from contextlib import closing
 from http import HTTPStatus
@@ -37,6 +40,7 @@ FAULT_DB = "easygeoip_faults"
 SECRET_KEY = "secret-key-9f2c7e1a-never-print-me-0123456789abcdefghijklmnop"
 LICENSE_KEY = "licence-key-7d3b5a-never-print-me"
 DB_PASSWORD = "db-password-4e8f1c-never-print-me"
+ADMIN_PASSWORD = "admin-password-for-the-frozen-database-test"
 
 
 def migrate(cluster: PostgresCluster) -> None:
@@ -392,6 +396,30 @@ def create_api_key(cluster) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{account_id}:{license_key}".encode()).decode()}
 
 
+def admin_session(server, cluster) -> dict[str, str]:
+    """A superuser logged in to the admin: the Cookie header of its session."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": cluster.url(FAULT_DB),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": "create-user-only",
+        "DJANGO_SUPERUSER_USERNAME": "frozen-admin",
+        "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
+        "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
+    }
+    command = [sys.executable, "manage.py", "createsuperuser", "--noinput"]
+    subprocess.run(command, cwd=BASE_DIR, env=env, check=True, capture_output=True)
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(server.url + "/admin/login/", timeout=10) as response:
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.read().decode())[1]
+    form = {"username": "frozen-admin", "password": ADMIN_PASSWORD, "csrfmiddlewaretoken": token}
+    login = server.url + "/admin/login/?next=/admin/"
+    with opener.open(login, data=urllib.parse.urlencode(form).encode(), timeout=10):
+        pass
+    return {"Cookie": "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)}
+
+
 @pytest.fixture
 def frozen_cluster_server(fault_cluster, live_geoip_dir, dns_server, collected_static, tmp_path):
     """A gunicorn on the fault cluster whose statements get 2 s (and the client a second more)."""
@@ -416,6 +444,8 @@ def test_a_plain_lookup_is_answered_while_postgresql_is_frozen(fault_cluster, fr
     server = frozen_cluster_server
     clear_history(fault_cluster)
     key = create_api_key(fault_cluster)
+    admin = admin_session(server, fault_cluster)
+    assert server.get("/admin/", headers=admin)[0] == HTTPStatus.OK
     # Every worker thread that answers /geoip/ opens its connection now, before the freeze.
     for _ in range(8):
         assert server.get(f"/geoip/v2.1/city/{LONDON_IP}", headers=key)[0] == HTTPStatus.OK
@@ -437,6 +467,10 @@ def test_a_plain_lookup_is_answered_while_postgresql_is_frozen(fault_cluster, fr
         status, _, body = server.get(f"/geoip/v2.1/city/{LONDON_IP}", headers=key, timeout=30)
         assert status == HTTPStatus.SERVICE_UNAVAILABLE
         assert json.loads(body)["code"] == "DATABASE_UNAVAILABLE"
+        # The admin (its session lives in PostgreSQL) says so too.
+        status, _, body = server.get("/admin/", headers=admin, timeout=30)
+        assert status == HTTPStatus.SERVICE_UNAVAILABLE
+        assert b"The service cannot reach its database right now." in body
         for thread in waiting:
             thread.join()
     finally:
@@ -450,4 +484,5 @@ def test_a_plain_lookup_is_answered_while_postgresql_is_frozen(fault_cluster, fr
     assert stored_rows(fault_cluster) == expected
     wait_until(lambda: server.get(f"/geoip/v2.1/city/{LONDON_IP}", headers=key)[0] == HTTPStatus.OK)
     assert server.get(f"/geoip/v2.1/city/{LONDON_IP}", headers=key)[0] == HTTPStatus.OK
+    assert server.get("/admin/", headers=admin)[0] == HTTPStatus.OK
     assert "did not answer" in server.log.read_text()

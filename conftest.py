@@ -17,6 +17,7 @@ from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
 from lookups import history
+from lookups.core import dns_limits
 from lookups.core import resolver as resolver_module
 from lookups.history import breaker as history_breaker
 from lookups.history import flusher as history_flusher
@@ -82,13 +83,17 @@ def dns_server():
 
 
 @pytest.fixture(autouse=True)
-def local_dns(settings, dns_server):
-    """No test ever asks the outside world's DNS: the default resolver asks ours."""
+def local_dns(settings, dns_server, tmp_path):
+    """No test ever asks the outside world's DNS: the default resolver asks ours. Each test has
+    DNS slots and a negative cache of its own (lookups.core.dns_limits)."""
     settings.DNS_NAMESERVERS = [dns_server.address]
     settings.DNS_TIMEOUT = 1.0
+    settings.DNS_SLOT_DIR = tmp_path / "dns-slots"
     resolver_module._default_resolver = None
+    dns_limits.forget_timeouts()
     yield dns_server
     resolver_module._default_resolver = None
+    dns_limits.forget_timeouts()
 
 
 @pytest.fixture(autouse=True)
@@ -286,6 +291,8 @@ def live_environment(*, geoip_dir: Path, dns_server: LocalDNSServer, static_root
         "HISTORY_SPOOL_DIR": _live_spool(),
         # Rate-limit counts of this server's own too (when a test turns limits on).
         "RATE_LIMIT_DIR": tempfile.mkdtemp(prefix="easygeoip-ratelimit-"),
+        # DNS slots of this server's own: other servers' silent names must not hold them.
+        "DNS_SLOT_DIR": tempfile.mkdtemp(prefix="easygeoip-dns-slots-"),
     }
 
 

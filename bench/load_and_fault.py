@@ -7,22 +7,32 @@ lookups (addresses, names, errors, batches, pages) to 127.0.0.1 for a bounded ti
 schedule below injects faults; then it waits for the history spool to drain and compares the
 history rows every answer promised with the rows PostgreSQL holds.
 
-    make load-fault                          # the default run (about a minute)
+    make load-fault                          # the default run (about five minutes)
     .venv/bin/python bench/load_and_fault.py --seconds 60 --threads 6 --workers 4
+
+Then two "no worker held hostage" scenarios, on a fresh gunicorn for each number of threads per
+worker (--hostage-threads), each against baselines measured in the same run: plain address
+lookups a second while silent names hold every DNS slot, and while PostgreSQL is frozen
+(SIGSTOP) with web-service requests (which read their keys from PostgreSQL) still coming in.
 
 Figures go to stdout, and as JSON to bench/results/ (not committed).
 """
 
 import argparse
+import base64
 import collections
 import datetime as dt
+import http.client
+import itertools
 import json
+import multiprocessing
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -36,7 +46,7 @@ import django
 django.setup()
 
 from conftest import DNS_RECORDS, create_tz_world, run_gunicorn
-from lookups.tests.dns_server import LocalDNSServer
+from lookups.tests.dns_server import SILENT_NAME, LocalDNSServer
 from lookups.tests.geoip_data import LONDON, NETWORKS, build_city_database
 from lookups.tests.pg_cluster import PostgresCluster
 from lookups.tests.traffic import Traffic, percentile
@@ -88,7 +98,129 @@ def spool_files(directory: Path) -> list[Path]:
     return [path for path in directory.glob("*") if path.suffix in (".spool", ".replaying")]
 
 
-def run(seconds: float, threads: int, workers: int) -> dict:
+def create_api_key(cluster: PostgresCluster) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": cluster.url(DB_NAME),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": "create-key-only",
+    }
+    command = [sys.executable, "manage.py", "create_api_key", "load-and-fault"]
+    output = subprocess.run(command, cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True)
+    account_id, license_key = output.stdout.split()
+    return {"Authorization": "Basic " + base64.b64encode(f"{account_id}:{license_key}".encode()).decode()}
+
+
+def hammer(
+    port: int,
+    paths,
+    *,
+    seconds: float,
+    threads: int,
+    headers: dict | None = None,
+    addresses: bool = False,
+    pause_after_refusal: float = 0.0,
+) -> dict:
+    """`threads` clients sending GETs of `paths` (an iterator, shared) for `seconds`, each on a
+    connection of its own (kept alive). Counts answers by status; latencies of every answer.
+    `addresses`: each client says it is another address (X-Forwarded-For, from a trusted proxy).
+    `pause_after_refusal`: seconds a client waits after a 503 before its next request."""
+    statuses: collections.Counter = collections.Counter()
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(number: int) -> None:
+        sent = {**(headers or {}), **({"X-Forwarded-For": f"198.51.100.{number + 1}"} if addresses else {})}
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.monotonic() < stop:
+            with lock:
+                path = next(paths)
+            started = time.monotonic()
+            try:
+                connection.request("GET", path, headers=sent)
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                status = "no answer"
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            with lock:
+                statuses[status] += 1
+                latencies.append(time.monotonic() - started)
+            if status == 503 and pause_after_refusal:
+                time.sleep(pause_after_refusal)
+        connection.close()
+
+    clients = [threading.Thread(target=client, args=(number,)) for number in range(threads)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join()
+    answered = sum(count for status, count in statuses.items() if status != "no answer")
+    return {
+        "answered": answered,
+        "per_second": round(answered / seconds, 1),
+        "by_status": {str(status): count for status, count in statuses.most_common()},
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "max_ms": round(max(latencies, default=0) * 1000, 1),
+    }
+
+
+def in_background(port: int, paths, *, seconds: float, threads: int, **options):
+    """hammer() in a process of its own (this one's GIL is the measured clients'); join() it for
+    its figures."""
+    results = multiprocessing.get_context("fork").SimpleQueue()
+    process = multiprocessing.get_context("fork").Process(
+        target=lambda: results.put(hammer(port, paths, seconds=seconds, threads=threads, **options))
+    )
+    process.start()
+
+    def join() -> dict:
+        outcome = results.get()
+        process.join()
+        return outcome
+
+    return join
+
+
+def hostage_scenarios(port: int, cluster: PostgresCluster, *, seconds: float) -> dict:
+    """Plain lookups a second from 4 clients: alone, while 24 other clients (addresses) ask for
+    silent names, and while PostgreSQL is frozen and 4 other clients ask the web service (which
+    reads their keys from PostgreSQL). The other clients wait half a second after a 503, as
+    clients that back off do: a flood of requests refused at once is the rate limits' business,
+    and would take the plain clients' share of the CPU whatever the workers do."""
+    addresses = itertools.cycle([f"/api/v1/lookup/81.2.69.{host}" for host in range(1, 255, 7)])
+    key = create_api_key(cluster)
+    results: dict = {}
+    results["baseline"] = hammer(port, addresses, seconds=seconds, threads=4)
+
+    silent = (f"/api/v1/lookup/n{number}.{SILENT_NAME}" for number in itertools.count())
+    join = in_background(port, silent, seconds=seconds, threads=24, addresses=True, pause_after_refusal=0.5)
+    results["silent_names"] = hammer(port, addresses, seconds=seconds, threads=4)
+    results["silent_names"]["background_silent_name_requests"] = join()
+
+    geoip = itertools.cycle(["/geoip/v2.1/city/81.2.69.142"])
+    hammer(port, geoip, seconds=1, threads=4, headers=key)  # warm: the threads hold connections
+    cluster.freeze()
+    try:
+        join = in_background(port, geoip, seconds=seconds, threads=4, headers=key, pause_after_refusal=0.5)
+        results["postgresql_frozen"] = hammer(port, addresses, seconds=seconds, threads=4)
+        results["postgresql_frozen"]["background_geoip_requests"] = join()
+    finally:
+        cluster.thaw()
+    # Again, since a shared machine's speed drifts: the ratios are against the mean of both.
+    results["baseline_after"] = hammer(port, addresses, seconds=seconds, threads=4)
+    base = (results["baseline"]["per_second"] + results["baseline_after"]["per_second"]) / 2 or 1
+    for name in ("silent_names", "postgresql_frozen"):
+        results[name]["ratio_to_baseline"] = round(results[name]["per_second"] / base, 2)
+    return results
+
+
+def run(
+    seconds: float, threads: int, workers: int, scenario_seconds: float, hostage_threads: list[int]
+) -> dict:
     work = Path(tempfile.mkdtemp(prefix="easygeoip-load-"))
     geoip_path = build_city_database(work / "geoip" / "GeoLite2-City.mmdb", build_epoch=1_700_000_000)
     spool = work / "spool"
@@ -109,11 +241,15 @@ def run(seconds: float, threads: int, workers: int) -> dict:
         "API_THROTTLE_RATE": "",
         "HISTORY_SPOOL_DIR": str(spool),
         "LOG_LEVEL": "INFO",  # the replays are counted from the log
+        # Fewer DNS slots than the workers' threads, so that the silent names can take them all.
+        "DNS_MAX_CONCURRENT": "6",
+        "DNS_SLOT_DIR": str(work / "dns-slots"),
+        "TRUSTED_PROXIES": "127.0.0.1",
     }
     try:
         with run_gunicorn(env=env, tmp_path=work, workers=workers) as server:
             port = int(server.url.rsplit(":", 1)[1])
-            server.get("/health")
+            server.get("/health", timeout=60)  # the first request loads Django
             started = time.monotonic()
             wall_start = time.time()
             traffic = Traffic(port, threads=threads, max_seconds=seconds + 60).start()
@@ -167,11 +303,29 @@ def run(seconds: float, threads: int, workers: int) -> dict:
             gunicorn_log = server.log.read_text()
             city_after = json.loads(server.get("/api/v1/lookup/81.2.69.142")[2])["city"]["name"]
             tally.expected_rows["81.2.69.142"] += 1  # that lookup is recorded too
+            # Compared before the scenarios below add lookups of their own, once the last is stored.
+            settle_started = time.monotonic()
+            while stored_rows(cluster) != tally.expected_rows and time.monotonic() - settle_started < 10:
+                time.sleep(0.2)
+            stored = stored_rows(cluster)
+        hostage = {"seconds_each": scenario_seconds, "gunicorn_workers": workers}
+        # Each on a fresh gunicorn, for each number of threads per worker (1: as sync workers were).
+        for threads in hostage_threads if scenario_seconds else ():
+            log(f"hostage scenarios: {workers} workers of {threads} thread(s)")
+            with run_gunicorn(
+                env={
+                    **env,
+                    "GUNICORN_THREADS": str(threads),
+                    "HISTORY_SPOOL_DIR": str(work / "spool-hostage"),
+                },
+                tmp_path=work,
+                workers=workers,
+            ) as server:
+                port = int(server.url.rsplit(":", 1)[1])
+                server.get("/health", timeout=60)
+                hostage[f"threads_{threads}"] = hostage_scenarios(port, cluster, seconds=scenario_seconds)
     finally:
         dns.stop()
-    try:
-        stored = stored_rows(cluster)
-    finally:
         cluster.destroy()
         results = BASE_DIR / "bench" / "results"
         results.mkdir(parents=True, exist_ok=True)
@@ -225,6 +379,7 @@ def run(seconds: float, threads: int, workers: int) -> dict:
         "city_after_swap": city_after,
         "faults": faults,
         "started_at": wall_start,
+        "hostage_scenarios": hostage,
     }
 
 
@@ -233,10 +388,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=50, help="length of the loaded run (default 50)")
     parser.add_argument("--threads", type=int, default=4, help="client threads (default 4)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
+    parser.add_argument(
+        "--scenario-seconds",
+        type=float,
+        default=8,
+        help="length of each hostage scenario after the run (default 8; 0 skips them)",
+    )
+    parser.add_argument(
+        "--hostage-threads",
+        default="1,4,8",
+        help="threads per worker to run the hostage scenarios with, comma-separated (default 1,4,8)",
+    )
     args = parser.parse_args()
     if not 5 <= args.seconds <= 600:
         parser.error("--seconds must be between 5 and 600")
-    report = run(args.seconds, args.threads, min(args.workers, 8))
+    hostage_threads = [int(number) for number in args.hostage_threads.split(",") if number.strip()]
+    report = run(args.seconds, args.threads, min(args.workers, 8), args.scenario_seconds, hostage_threads)
     print(json.dumps(report, indent=2))
     results = BASE_DIR / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)

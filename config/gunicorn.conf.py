@@ -7,7 +7,14 @@ import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "0")) or (os.cpu_count() or 1) * 2 + 1
-worker_class = "sync"
+# Threads per worker (gthread): a request that waits (a silent name server, a PostgreSQL that does
+# not answer) holds one thread, not a whole worker, so the others keep answering addresses.
+# PostgreSQL sees up to workers x threads connections (Django keeps one per thread), plus one
+# per worker for the history flusher.
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+if threads < 1:
+    raise RuntimeError("GUNICORN_THREADS must be at least 1")
+worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
@@ -69,7 +76,8 @@ def on_exit(server):
 
 
 def post_worker_init(worker):
-    """Each worker starts its history flusher at once (see lookups.history: write-behind)."""
+    """Each worker gives its statements a deadline (lookups.query_deadline) and starts its history
+    flusher at once (see lookups.history: write-behind)."""
     import gc
 
     from django.apps import apps
@@ -80,6 +88,9 @@ def post_worker_init(worker):
     gc.freeze()
     if not apps.ready:  # not Django: bench/baseline_app.py shares this configuration
         return
-    from lookups import history
+    from lookups import history, query_deadline
+    from lookups.core import dns_limits
 
+    query_deadline.install()
+    dns_limits.set_request_threads(worker.cfg.threads)
     history.start_flusher_if_enabled()

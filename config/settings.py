@@ -9,6 +9,8 @@ further down.
 import datetime as dt
 import ipaddress
 import os
+import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -123,6 +125,8 @@ MIDDLEWARE = [
     "lookups.web.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "lookups.web.middleware.AdminLoginLockoutMiddleware",  # django-axes, for /admin/ only
+    # Innermost, so that it sees the views' exceptions: PostgreSQL not answering is a 503.
+    "lookups.web.middleware.DatabaseUnreachableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -198,6 +202,16 @@ DATABASE_URL = env_str("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/easyge
 DATABASE_LOCK_TIMEOUT = env_float("DATABASE_LOCK_TIMEOUT", 1.0)
 
 
+# A request's statements each run for at most this many seconds (PostgreSQL's statement_timeout),
+# so that one slow query cannot hold a worker's thread; and a statement PostgreSQL does not answer
+# at all (a frozen server) is given up a second later by the client (lookups.query_deadline).
+# Management commands (manage.py: migrations, purges, loads) get DATABASE_COMMAND_STATEMENT_TIMEOUT
+# instead, by default none; runserver serves requests. 0 turns either limit off.
+DATABASE_STATEMENT_TIMEOUT = env_float("DATABASE_STATEMENT_TIMEOUT", 5.0)
+DATABASE_COMMAND_STATEMENT_TIMEOUT = env_float("DATABASE_COMMAND_STATEMENT_TIMEOUT", 0.0)
+_RUNNING_COMMAND = Path(sys.argv[0]).name == "manage.py" and sys.argv[1:2] != ["runserver"]
+
+
 def _database(url: str) -> dict:
     database = dj_database_url.parse(
         url,
@@ -212,8 +226,18 @@ def _database(url: str) -> dict:
     options = database.setdefault("OPTIONS", {})
     # Fail fast when PostgreSQL is unreachable instead of hanging a worker.
     options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3))
+    # TCP keepalives: a connection to a host that went away (a crash, a cut network) fails within
+    # about 20 s instead of the kernel's two hours. They cannot tell a stopped server from an idle
+    # one (its kernel still answers them): lookups.query_deadline covers that.
+    options.setdefault("keepalives", 1)
+    options.setdefault("keepalives_idle", 10)
+    options.setdefault("keepalives_interval", 5)
+    options.setdefault("keepalives_count", 2)
+    statement_timeout = DATABASE_COMMAND_STATEMENT_TIMEOUT if _RUNNING_COMMAND else DATABASE_STATEMENT_TIMEOUT
+    server_options = [f"-c statement_timeout={int(statement_timeout * 1000)}"]
     if DATABASE_LOCK_TIMEOUT > 0:
-        options.setdefault("options", f"-c lock_timeout={int(DATABASE_LOCK_TIMEOUT * 1000)}")
+        server_options.append(f"-c lock_timeout={int(DATABASE_LOCK_TIMEOUT * 1000)}")
+    options.setdefault("options", " ".join(server_options))
     return database
 
 
@@ -313,6 +337,15 @@ GEOIP_MAX_AGE_DAYS = env_int("GEOIP_MAX_AGE_DAYS", 30)
 # Empty: the system's resolvers (/etc/resolv.conf). Entries are "IP" or "IP:PORT" ("[IPv6]:PORT").
 DNS_NAMESERVERS = env_list("DNS_NAMESERVERS")
 DNS_TIMEOUT = env_float("DNS_TIMEOUT", 2.0)
+# Names resolved at once, on this machine (every worker whose DNS_SLOT_DIR is the same folder)
+# and per client address; over either a single lookup is refused at once (503 dns_busy), a batch's
+# names wait within its deadline. 0 turns a limit off. lookups.core.dns_limits says how.
+DNS_MAX_CONCURRENT = env_int("DNS_MAX_CONCURRENT", 16)
+DNS_MAX_CONCURRENT_PER_CLIENT = env_int("DNS_MAX_CONCURRENT_PER_CLIENT", 4)
+DNS_SLOT_DIR = Path(env_str("DNS_SLOT_DIR") or Path(tempfile.gettempdir()) / "easygeoip-dns-slots")
+# A name whose resolution timed out is answered the same, without a query, for this many seconds
+# (per process); short, since an outage of the name servers is remembered as long for each name.
+DNS_NEGATIVE_TTL = env_float("DNS_NEGATIVE_TTL", 10.0)
 
 LOOKUP_BATCH_MAX = env_int("LOOKUP_BATCH_MAX", 1000)
 # A batch resolves at most this many distinct names (the others answer too_many_names), with

@@ -28,6 +28,14 @@ ADDRESS_NOT_PUBLIC_MESSAGE = (
 NAME_NOT_PUBLIC_MESSAGE = "{name} does not resolve to any public address."
 NAME_NOT_RESOLVED_MESSAGE = "{name} does not resolve to any address."
 DNS_FAILURE_MESSAGE = "The name servers did not answer for {name} in time. Try again later."
+DNS_BUSY_MESSAGE = (
+    "Too many domain names are being resolved right now; try again in a moment. "
+    "IP addresses are looked up as usual."
+)
+DNS_CLIENT_BUSY_MESSAGE = (
+    "You have {limit} domain names being resolved already; wait for their answers before sending "
+    "more. IP addresses are looked up as usual."
+)
 ADDRESS_NOT_FOUND_MESSAGE = "{address} is not in the GeoIP database."
 # For visitors: a plain sentence. Operators get the command in /health and check_data.
 DATABASE_MISSING_MESSAGE = (
@@ -95,6 +103,13 @@ class NameNotResolved(LookupFailed):
 
 class DNSUnavailable(LookupFailed):
     code = "dns_unavailable"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class DNSBusy(LookupFailed):
+    """Over the limits on concurrent name resolution (lookups.core.dns_limits): not a DNS answer."""
+
+    code = "dns_busy"
     status = HTTPStatus.SERVICE_UNAVAILABLE
 
 

@@ -35,6 +35,10 @@ from lookups.tests.geoip_data import LONDON_IP, build_asn_database, build_city_d
 
 pytestmark = [requires_docker, pytest.mark.slow]
 
+# The app's gunicorn: threaded workers (config/gunicorn.conf.py).
+GUNICORN_WORKERS = 2
+GUNICORN_THREADS = 4
+
 POSTGRES_PASSWORD = secrets.token_hex(16)
 CADDY_ROOT = "/data/caddy/pki/authorities/local/root.crt"
 RATE_LIMIT = 20
@@ -110,7 +114,8 @@ def stack(production_image, tmp_path_factory):
         "DJANGO_ALLOWED_HOSTS": "localhost",
         "POSTGRES_PASSWORD": POSTGRES_PASSWORD,
         "SITE_ADDRESS": "localhost",
-        "GUNICORN_WORKERS": "2",
+        "GUNICORN_WORKERS": str(GUNICORN_WORKERS),
+        "GUNICORN_THREADS": str(GUNICORN_THREADS),
         "TZ_WORLD_ZONES": "Europe/London",
         "DBIP_DOWNLOAD_URL": downloads.url + "/free",
         "UPDATE_ON_START": "1",
@@ -245,15 +250,17 @@ def test_slow_clients_at_the_proxy_do_not_hold_gunicorns_workers(stack):
     def to_gunicorn():
         return socket.create_connection(("127.0.0.1", stack.ports["app"]), timeout=30)
 
-    # The premise: straight at gunicorn, four slow clients hold both sync workers.
-    held = hold_with_slow_headers(to_gunicorn, 4, 12)
+    # The premise: straight at gunicorn, slow clients hold every thread of both workers. Four
+    # times as many as there are threads: each worker accepts connections for as long as it
+    # runs, busy or not, and which worker accepts which one is the kernel's choice.
+    held = hold_with_slow_headers(to_gunicorn, 4 * GUNICORN_WORKERS * GUNICORN_THREADS, 12)
     with pytest.raises(TimeoutError):
         http_get(f"http://127.0.0.1:{stack.ports['app']}/api/v1/lookup/{LONDON_IP}", timeout=5)
     for thread in held:
         thread.join()
 
-    # Through the proxy, twenty of them hold nothing but the proxy's connections.
-    held = hold_with_slow_headers(to_proxy, 20, 8)
+    # Through the proxy, as many again hold nothing but the proxy's connections.
+    held = hold_with_slow_headers(to_proxy, 4 * GUNICORN_WORKERS * GUNICORN_THREADS, 8)
     status, body = stack.through_proxy(f"/api/v1/lookup/{LONDON_IP}")
     assert status == 200, body
     assert any(thread.is_alive() for thread in held)  # answered while they were still there

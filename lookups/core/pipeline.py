@@ -15,6 +15,7 @@ import functools
 import gc
 import ipaddress
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from lookups import history
+from lookups.core import dns_limits
 from lookups.core.answer import LookupResult
 from lookups.core.comparison import Comparison
 from lookups.core.geoip import GeoIPReader, city_reader
@@ -50,6 +52,7 @@ from lookups.errors import (
     BatchTooLarge,
     ComparisonNotConfigured,
     DatabaseUnavailable,
+    DNSBusy,
     LookupFailed,
     TooManyNames,
 )
@@ -191,8 +194,11 @@ def lookup(
 ) -> LookupResult:
     """Geolocate a query and record it in the history, whether it succeeds or fails.
 
-    `api_key_id`: the web-service key that asked, kept in the history row.
+    `api_key_id`: the web-service key that asked, kept in the history row. Names are resolved
+    within the limits of lookups.core.dns_limits, counted for `requester`.
     """
+    if resolver is None:
+        resolver = dns_limits.LimitedResolver(default_resolver(), client=requester, request_thread=True)
     try:
         result = geolocate(query, resolver=resolver, reader=reader)
     except LookupFailed as error:
@@ -363,7 +369,7 @@ def _lookup_batch(
     else:
         unavailable = None
         names = [parsed.name for _, parsed in firsts.values() if isinstance(parsed, Query) and parsed.name]
-        resolver = resolve_batch_names(names, resolver=resolver)
+        resolver = resolve_batch_names(names, resolver=resolver, client=requester)
     # One time for the batch's rows: timezone.now() a row was a tenth of a row's cost.
     created_at = timezone.now()
     answers: dict[str, tuple[LookupResult | LookupFailed, LookupResult | LookupFailed | None]] = {}
@@ -399,6 +405,10 @@ def _lookup_batch(
     return [answers[key] for key in keys]
 
 
+_gc_pauses = {"count": 0, "was_enabled": False}
+_gc_pauses_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def garbage_collection_paused() -> Iterator[None]:
     """No cyclic garbage collection meanwhile (reference counting frees as usual).
@@ -406,28 +416,42 @@ def garbage_collection_paused() -> Iterator[None]:
     A batch allocates some 100,000 objects, none in a cycle, most alive until its end: the
     collector, triggered every 700 allocations, walked them again and again for nothing (a
     tenth of the batch's CPU). Cycles made meanwhile wait for the next collection after it.
+    Counted: with gunicorn's threads, batches overlap, and the last one out switches it back on.
     """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
+    with _gc_pauses_lock:
+        if _gc_pauses["count"] == 0:
+            _gc_pauses["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _gc_pauses["count"] += 1
     try:
         yield
     finally:
-        gc.enable()
+        with _gc_pauses_lock:
+            _gc_pauses["count"] -= 1
+            if _gc_pauses["count"] == 0 and _gc_pauses["was_enabled"]:
+                gc.enable()
 
 
-def resolve_batch_names(names: list[str], *, resolver: Resolver | None) -> PrefetchedResolver:
+def resolve_batch_names(
+    names: list[str], *, resolver: Resolver | None, client: str | None = None
+) -> PrefetchedResolver:
     """Resolve a batch's names up front: concurrently, within LOOKUP_BATCH_DNS_DEADLINE, and at
-    most LOOKUP_BATCH_MAX_NAMES of them (the others answer TooManyNames without a DNS query)."""
+    most LOOKUP_BATCH_MAX_NAMES of them (the others answer TooManyNames without a DNS query).
+    Without a resolver, within the limits of lookups.core.dns_limits, counted for `client`."""
     names = list(dict.fromkeys(names))
     limit = settings.LOOKUP_BATCH_MAX_NAMES
-    answers = resolve_many(
-        names[:limit],
-        resolver=resolver or default_resolver(),
-        workers=settings.LOOKUP_BATCH_DNS_WORKERS,
-        deadline=settings.LOOKUP_BATCH_DNS_DEADLINE,
-    )
+    if resolver is None:
+        resolver = dns_limits.LimitedResolver(default_resolver(), client=client)
+    try:
+        with dns_limits.request_thread_in_dns() if names else contextlib.nullcontext():
+            answers = resolve_many(
+                names[:limit],
+                resolver=resolver,
+                workers=settings.LOOKUP_BATCH_DNS_WORKERS,
+                deadline=settings.LOOKUP_BATCH_DNS_DEADLINE,
+            )
+    except DNSBusy as busy:  # too many request threads wait on DNS: none of these names is asked
+        answers = dict.fromkeys(names[:limit], busy)
     too_many = TooManyNames(TOO_MANY_NAMES_MESSAGE.format(limit=limit))
     answers.update(dict.fromkeys(names[limit:], too_many))
     return PrefetchedResolver(answers)

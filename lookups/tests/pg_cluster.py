@@ -7,6 +7,7 @@ root) from a temporary folder that user owns, listens on 127.0.0.1 only and has 
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -62,6 +63,31 @@ class PostgresCluster:
         """Stop now: `fast` disconnects every client, as a restart or a crash of the server would."""
         _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"])
 
+    def processes(self) -> list[int]:
+        """The postmaster's pid, then its children's (backends, checkpointer, ...)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with suppress(OSError):
+                    # Field 4 of /proc/PID/stat, after the parenthesised command name: the parent.
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                    if int(stat.rsplit(")", 1)[1].split()[1]) == postmaster:
+                        children.append(int(entry))
+        return [postmaster, *children]
+
+    def freeze(self) -> None:
+        """SIGSTOP every process of the cluster: connections stay open, nothing answers (the
+        kernel still accepts connections and acknowledges what clients send)."""
+        for pid in self.processes():  # the postmaster first: it forks no new child meanwhile
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in reversed(self.processes()):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def is_running(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
@@ -93,6 +119,8 @@ class PostgresCluster:
 
     def destroy(self) -> None:
         if (self.data / "postmaster.pid").exists():
+            with suppress(OSError, ValueError):
+                self.thaw()  # a frozen cluster cannot stop
             with suppress(subprocess.CalledProcessError):
                 self.stop(mode="immediate")
         shutil.rmtree(self.root, ignore_errors=True)

@@ -6,20 +6,28 @@ misbehaving names. No assertion is about speed: a request that hangs fails on th
 generous timeout instead, and the next request proves that the worker is free again.
 """
 
+import base64
 import collections
 import contextlib
+import fcntl
+import http.cookiejar
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import urllib.request
 from contextlib import closing
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 
 from conftest import BASE_DIR, create_tz_world, live_environment, run_gunicorn, wait_until
+from lookups.errors import DNS_BUSY_MESSAGE
 from lookups.tests.dns_server import GARBAGE_NAME, SILENT_NAME
 from lookups.tests.geoip_data import LINKOPING_IP, LONDON_IP
 from lookups.tests.pg_cluster import PostgresCluster
@@ -32,6 +40,7 @@ FAULT_DB = "easygeoip_faults"
 SECRET_KEY = "secret-key-9f2c7e1a-never-print-me-0123456789abcdefghijklmnop"
 LICENSE_KEY = "licence-key-7d3b5a-never-print-me"
 DB_PASSWORD = "db-password-4e8f1c-never-print-me"
+ADMIN_PASSWORD = "admin-password-for-the-frozen-database-test"
 
 
 def migrate(cluster: PostgresCluster) -> None:
@@ -291,3 +300,191 @@ def test_a_batch_of_names_that_all_time_out_ends_at_the_deadline(one_worker):
     wait_until(lambda: Lookup.objects.filter(outcome="dns_unavailable").count() >= 30)
     assert Lookup.objects.filter(outcome="dns_unavailable").count() == 30
     assert one_worker.get(f"/api/v1/lookup/{LONDON_IP}", timeout=10)[0] == HTTPStatus.OK
+
+
+# --- No worker held hostage: DNS slots, a frozen PostgreSQL --------------------------------------
+
+
+def fetch_in_background(
+    server, path: str, results: list, *, headers: dict | None = None, timeout: float = 30
+):
+    """GET `path` in a thread of its own; its (status, body) lands in `results`."""
+
+    def run():
+        status, _, body = server.get(path, headers=headers, timeout=timeout)
+        results.append((status, json.loads(body)))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def slots_taken(folder: Path, prefix: str) -> int:
+    taken = 0
+    for path in folder.glob(f"{prefix}-*"):
+        fd = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            taken += 1
+        finally:
+            os.close(fd)
+    return taken
+
+
+@pytest.fixture
+def dns_capped_server(django_db_blocker, live_geoip_dir, dns_server, collected_static, tmp_path):
+    """Two workers of four threads, two DNS slots for the machine, silent names held 5 s."""
+    env = live_environment(geoip_dir=live_geoip_dir, dns_server=dns_server, static_root=collected_static)
+    env.update(
+        {
+            "GUNICORN_THREADS": "4",
+            "DNS_MAX_CONCURRENT": "2",
+            "DNS_MAX_CONCURRENT_PER_CLIENT": "0",
+            "DNS_TIMEOUT": "5",
+            "DNS_NEGATIVE_TTL": "0",
+            "GUNICORN_TIMEOUT": "60",
+        }
+    )
+    with run_gunicorn(env=env, tmp_path=tmp_path, workers=2) as server:
+        server.slot_dir = Path(env["DNS_SLOT_DIR"])
+        yield server
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plain_lookup_is_answered_while_silent_names_hold_every_dns_slot(dns_capped_server):
+    server = dns_capped_server
+    results: list = []
+    silent = [fetch_in_background(server, f"/api/v1/lookup/n{n}.{SILENT_NAME}", results) for n in range(6)]
+    wait_until(lambda: slots_taken(server.slot_dir, "instance") == 2)
+    try:
+        assert slots_taken(server.slot_dir, "instance") == 2
+        status, _, body = server.get(f"/api/v1/lookup/{LONDON_IP}", timeout=30)
+        assert status == HTTPStatus.OK
+        assert json.loads(body)["country"]["iso_code"] == "GB"
+        # Another name meanwhile is refused, not queued behind the silent ones.
+        status, _, body = server.get("/api/v1/lookup/london.example.com", timeout=30)
+        assert status == HTTPStatus.SERVICE_UNAVAILABLE
+        assert json.loads(body)["error"] == {"code": "dns_busy", "message": DNS_BUSY_MESSAGE}
+    finally:
+        for thread in silent:
+            thread.join()
+    codes = sorted(body["error"]["code"] for _, body in results)
+    assert codes == ["dns_busy"] * 4 + ["dns_unavailable"] * 2
+    assert server.get("/api/v1/lookup/london.example.com", timeout=30)[0] == HTTPStatus.OK
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_silent_name_asked_again_is_answered_at_once_with_the_same_error(one_worker, dns_server):
+    first = one_worker.get(f"/api/v1/lookup/again.{SILENT_NAME}", timeout=10)
+    queries = len(dns_server.queries)
+    second = one_worker.get(f"/api/v1/lookup/again.{SILENT_NAME}", timeout=10)
+    assert (first[0], second[0]) == (HTTPStatus.SERVICE_UNAVAILABLE,) * 2
+    assert json.loads(second[2]) == json.loads(first[2])
+    assert json.loads(first[2])["error"]["code"] == "dns_unavailable"
+    assert len(dns_server.queries) == queries  # the second one asked no name server
+
+
+def create_api_key(cluster) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": cluster.url(FAULT_DB),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": "create-key-only",
+    }
+    command = [sys.executable, "manage.py", "create_api_key", "frozen-database test"]
+    output = subprocess.run(command, cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True)
+    account_id, license_key = output.stdout.split()
+    return {"Authorization": "Basic " + base64.b64encode(f"{account_id}:{license_key}".encode()).decode()}
+
+
+def admin_session(server, cluster) -> dict[str, str]:
+    """A superuser logged in to the admin: the Cookie header of its session."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": cluster.url(FAULT_DB),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": "create-user-only",
+        "DJANGO_SUPERUSER_USERNAME": "frozen-admin",
+        "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
+        "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
+    }
+    command = [sys.executable, "manage.py", "createsuperuser", "--noinput"]
+    subprocess.run(command, cwd=BASE_DIR, env=env, check=True, capture_output=True)
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(server.url + "/admin/login/", timeout=10) as response:
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.read().decode())[1]
+    form = {"username": "frozen-admin", "password": ADMIN_PASSWORD, "csrfmiddlewaretoken": token}
+    login = server.url + "/admin/login/?next=/admin/"
+    with opener.open(login, data=urllib.parse.urlencode(form).encode(), timeout=10):
+        pass
+    return {"Cookie": "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)}
+
+
+@pytest.fixture
+def frozen_cluster_server(fault_cluster, live_geoip_dir, dns_server, collected_static, tmp_path):
+    """A gunicorn on the fault cluster whose statements get 2 s (and the client a second more)."""
+    if not fault_cluster.is_running():
+        fault_cluster.start()
+    env = live_environment(geoip_dir=live_geoip_dir, dns_server=dns_server, static_root=collected_static)
+    env.update(
+        {
+            "DATABASE_URL": fault_cluster.url(FAULT_DB),
+            "DATABASE_STATEMENT_TIMEOUT": "2",
+            "HISTORY_SPOOL_DIR": str(tmp_path / "spool"),
+            "HISTORY_DB_RETRY_INTERVAL": "0.5",
+            "GUNICORN_THREADS": "4",
+            "GUNICORN_TIMEOUT": "60",
+        }
+    )
+    with run_gunicorn(env=env, tmp_path=tmp_path, workers=2) as server:
+        yield server
+
+
+def test_a_plain_lookup_is_answered_while_postgresql_is_frozen(fault_cluster, frozen_cluster_server):
+    server = frozen_cluster_server
+    clear_history(fault_cluster)
+    key = create_api_key(fault_cluster)
+    admin = admin_session(server, fault_cluster)
+    assert server.get("/admin/", headers=admin)[0] == HTTPStatus.OK
+    # Every worker thread that answers /geoip/ opens its connection now, before the freeze.
+    for _ in range(8):
+        assert server.get(f"/geoip/v2.1/city/{LONDON_IP}", headers=key)[0] == HTTPStatus.OK
+    answered = []
+    fault_cluster.freeze()
+    try:
+        # A request that needs PostgreSQL fails with a clear 503, and does not hang (the client
+        # gives up after 30 s; the server after the statement timeout and a second more).
+        results: list = []
+        waiting = [
+            fetch_in_background(server, f"/geoip/v2.1/city/{LONDON_IP}", results, headers=key)
+            for _ in range(4)
+        ]
+        for query in (LONDON_IP, LINKOPING_IP, LONDON_IP):
+            status, _, body = server.get(f"/api/v1/lookup/{query}", timeout=30)
+            answered.append(query)
+            assert status == HTTPStatus.OK
+            assert json.loads(body)["ip_address"] == query
+        status, _, body = server.get(f"/geoip/v2.1/city/{LONDON_IP}", headers=key, timeout=30)
+        assert status == HTTPStatus.SERVICE_UNAVAILABLE
+        assert json.loads(body)["code"] == "DATABASE_UNAVAILABLE"
+        # The admin (its session lives in PostgreSQL) says so too.
+        status, _, body = server.get("/admin/", headers=admin, timeout=30)
+        assert status == HTTPStatus.SERVICE_UNAVAILABLE
+        assert b"The service cannot reach its database right now." in body
+        for thread in waiting:
+            thread.join()
+    finally:
+        fault_cluster.thaw()
+    assert [(status, body["code"]) for status, body in results] == [
+        (HTTPStatus.SERVICE_UNAVAILABLE, "DATABASE_UNAVAILABLE")
+    ] * 4
+    # The lookups answered meanwhile were spooled, and reach PostgreSQL once it runs again.
+    expected = collections.Counter({LONDON_IP: 8 + 2, LINKOPING_IP: 1})
+    wait_until(lambda: stored_rows(fault_cluster) == expected, timeout=30)
+    assert stored_rows(fault_cluster) == expected
+    wait_until(lambda: server.get(f"/geoip/v2.1/city/{LONDON_IP}", headers=key)[0] == HTTPStatus.OK)
+    assert server.get(f"/geoip/v2.1/city/{LONDON_IP}", headers=key)[0] == HTTPStatus.OK
+    assert server.get("/admin/", headers=admin)[0] == HTTPStatus.OK
+    assert "did not answer" in server.log.read_text()

@@ -22,6 +22,7 @@ RECORDED_ERRORS = {
     "name_not_resolved",
     "address_not_found",
     "dns_unavailable",
+    "dns_busy",
     "database_unavailable",
     "too_many_names",
 }

@@ -10,6 +10,10 @@ _MESSAGES = {
     HTTPStatus.FORBIDDEN: ("forbidden", "You do not have permission to do this."),
     HTTPStatus.NOT_FOUND: ("not_found", "There is nothing at this address."),
     HTTPStatus.INTERNAL_SERVER_ERROR: ("server_error", "Something went wrong on our side."),
+    HTTPStatus.SERVICE_UNAVAILABLE: (
+        "database_unavailable",
+        "The service cannot reach its database right now. Try again shortly.",
+    ),
 }
 
 
@@ -34,3 +38,8 @@ def page_not_found(request, exception=None):
 
 def server_error(request):
     return _respond(request, HTTPStatus.INTERNAL_SERVER_ERROR)
+
+
+def database_unavailable(request):
+    """PostgreSQL did not answer (lookups.web.middleware.DatabaseUnreachableMiddleware)."""
+    return _respond(request, HTTPStatus.SERVICE_UNAVAILABLE)

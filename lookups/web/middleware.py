@@ -1,5 +1,6 @@
-"""The Content-Security-Policy header on every response, the admin login lockout, the
-middleware the lookup API does without, and the request latency histogram (/metrics).
+"""The Content-Security-Policy header on every response, the admin login lockout, a 503 for a
+PostgreSQL that does not answer, the middleware the lookup API does without, and the request
+latency histogram (/metrics).
 
 Django 5.2 has no CSP support of its own (it arrives in 6.0). Our pages keep all JavaScript
 and CSS in static files, so a strict policy holds; a view that needs another policy sets the
@@ -7,6 +8,7 @@ header itself and this middleware leaves it alone.
 """
 
 import functools
+import logging
 import time
 
 from axes.middleware import AxesMiddleware
@@ -14,8 +16,12 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
+from django.db import InterfaceError, OperationalError
 
 from lookups.metrics.instruments import count_rate_limited, observe_request
+from lookups.web import errorpages
+
+logger = logging.getLogger(__name__)
 
 
 class ContentSecurityPolicyMiddleware:
@@ -65,6 +71,25 @@ class AdminLoginLockoutMiddleware(AxesMiddleware):
         if not request.path_info.startswith("/admin/"):
             return self.get_response(request)
         return super().__call__(request)
+
+
+class DatabaseUnreachableMiddleware:
+    """A view that meets a PostgreSQL that does not answer (the admin's, the pages') answers 503
+    with a plain sentence rather than a 500: views hold no try/except for it. The API's errors
+    are mapped in lookups.web.http_errors, the web service's in lookups.web.webservice."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        first_line = (str(exception).strip().splitlines() or [type(exception).__name__])[0]
+        logger.error("PostgreSQL did not answer while answering %s: %s", request.path, first_line)
+        return errorpages.database_unavailable(request)
 
 
 # The public lookup endpoints read no session, user or message (they take no credentials, and

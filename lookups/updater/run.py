@@ -1,15 +1,20 @@
 """A run of `manage.py update_maxmind`: every configured database (or --url, --file), or a rollback.
 
 Each database is a DatabaseUpdate; one failing does not stop the others, and each ends as an
-Outcome recorded as an UpdateRun row.
+Outcome recorded as an UpdateRun row. A build that replaced another is then compared with it
+(lookups.updater.build_diff) on a thread of its own, started as soon as the new file is in place:
+the swap never waits for the comparison, and the run's row gains `changes` when it is done.
 """
 
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+import maxminddb
+
 from lookups.core.geoip import CITY
 from lookups.models import UpdateRun
+from lookups.updater.build_diff import DiffProgress, diff_in_background
 from lookups.updater.database_update import DatabaseUpdate
 from lookups.updater.download import HTTPClient, Progress
 from lookups.updater.errors import UpdateFailed
@@ -22,7 +27,7 @@ from lookups.updater.files import (
     update_lock,
 )
 from lookups.updater.install import swap_with_previous
-from lookups.updater.record import Outcome, Scrubber, record, scrubber
+from lookups.updater.record import Outcome, Scrubber, record, record_changes, scrubber
 from lookups.updater.retry import Report, quiet, utc_now
 from lookups.updater.sources import ROLLBACK, Job, plan, source_of
 from lookups.updater.verify import verify_database
@@ -33,6 +38,11 @@ ROLLED_BACK_MESSAGE = (
     "{edition}: put back the previous database (built on {build:%Y-%m-%d}); the one it replaced "
     "is now {previous}."
 )
+COMPARED_MESSAGE = (
+    "{edition}: compared with the build of {old_build:.10}: {networks_added:,} networks added, "
+    "{networks_removed:,} removed, {networks_changed:,} changed ({seconds:.1f} s)."
+)
+COMPARE_FAILED_MESSAGE = "{edition}: could not compare with the build it replaced: {reason}"
 
 
 def run_updates(
@@ -46,6 +56,7 @@ def run_updates(
     client: HTTPClient | None = None,
     now: Callable[[], dt.datetime] = utc_now,
     progress: Progress | None = None,
+    diff_progress: DiffProgress | None = None,
     report: Report = quiet,
 ) -> list[Outcome]:
     """Update every configured database (or install --url / --file). One Outcome per database.
@@ -62,6 +73,7 @@ def run_updates(
 
     started = now()
     outcomes: list[Outcome] = []
+    comparisons: dict[int, object] = {}  # index in outcomes -> the waiting diff
     try:
         jobs = plan(url=url, file=file, insecure=insecure, now=started)
         directory = geoip_directory()
@@ -72,15 +84,52 @@ def run_updates(
             )
             for job in jobs:
                 outcomes.append(_one(run, job, directory, scrub))
+                if outcomes[-1].replaced is not None:
+                    comparisons[len(outcomes) - 1] = _compare(outcomes[-1], diff_progress, report)
     except UpdateFailed as error:
         failure = Outcome(source_of(url=url, file=file), "", UpdateRun.Outcome.FAILED, scrub(error.message))
         if not dry_run:
             record(failure, scrub=scrub, report=report)
         raise UpdateFailed(failure.message) from None
     if not dry_run:
-        for outcome in outcomes:
-            record(outcome, scrub=scrub, report=report)
+        runs = [record(outcome, scrub=scrub, report=report) for outcome in outcomes]
+        for index, wait in comparisons.items():
+            changes = _wait(outcomes[index], wait, report)
+            if changes is not None and runs[index] is not None:
+                record_changes(runs[index], changes, scrub=scrub, report=report)
     return outcomes
+
+
+def _compare(outcome: Outcome, progress: DiffProgress | None, report: Report):
+    """Open both builds now, while the lock holds them in place, and compare them in the background."""
+    try:
+        old = maxminddb.open_database(str(outcome.replaced))
+        new = maxminddb.open_database(str(outcome.installed))
+    except (OSError, maxminddb.InvalidDatabaseError) as error:
+        report(COMPARE_FAILED_MESSAGE.format(edition=outcome.edition, reason=error), level=1)
+        return None
+    wait = diff_in_background(old, new, progress=progress)
+
+    def wait_and_close() -> dict:
+        try:
+            return wait()
+        finally:
+            old.close()
+            new.close()
+
+    return wait_and_close
+
+
+def _wait(outcome: Outcome, wait, report: Report) -> dict | None:
+    if wait is None:
+        return None
+    try:
+        changes = wait()
+    except (OSError, ValueError, maxminddb.InvalidDatabaseError) as error:
+        report(COMPARE_FAILED_MESSAGE.format(edition=outcome.edition, reason=error), level=1)
+        return None
+    report(COMPARED_MESSAGE.format(edition=outcome.edition, **changes), level=1)
+    return changes
 
 
 def _one(run: DatabaseUpdate, job: Job, directory: Path, scrub: Scrubber) -> Outcome:

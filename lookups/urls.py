@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from lookups.web import api, api_lookup, health, pages, webservice
+from lookups.web import api, api_lookup, api_updates, health, pages, webservice
 
 # The lookup API first: Django tries patterns in order, and these are the most requested.
 urlpatterns = [
@@ -18,4 +18,5 @@ urlpatterns = [
         name="webservice-lookup",
     ),
     path("api/v1/history/", api.HistoryView.as_view(), name="api-history"),
+    path("api/v1/updates/", api_updates.UpdatesView.as_view(), name="api-updates"),
 ]

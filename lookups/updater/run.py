@@ -39,8 +39,8 @@ ROLLED_BACK_MESSAGE = (
     "is now {previous}."
 )
 COMPARED_MESSAGE = (
-    "{edition}: compared with the build of {old_build:.10}: {networks_added:,} networks added, "
-    "{networks_removed:,} removed, {networks_changed:,} changed ({seconds:.1f} s)."
+    "{edition}: compared with the build of {old_build:.10}: networks added {networks_added:,}, "
+    "removed {networks_removed:,}, changed {networks_changed:,} ({seconds:.1f} s)."
 )
 COMPARE_FAILED_MESSAGE = "{edition}: could not compare with the build it replaced: {reason}"
 

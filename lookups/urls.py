@@ -1,11 +1,16 @@
 from django.urls import path, re_path
 
-from lookups.web import api, api_lookup, api_updates, health, pages, webservice
+from lookups.web import api, api_lookup, api_timeline, api_updates, health, pages, webservice
 
 # The lookup API first: Django tries patterns in order, and these are the most requested.
 urlpatterns = [
     path("api/v1/lookup/", api_lookup.own_address, name="api-lookup-own"),
     path("api/v1/lookup/batch", api.BatchLookupView.as_view(), name="api-lookup-batch"),
+    path(
+        "api/v1/lookup/<path:address>/timeline",
+        api_timeline.TimelineView.as_view(),
+        name="api-lookup-timeline",
+    ),
     path("api/v1/lookup/<path:query>", api_lookup.lookup, name="api-lookup"),
     path("", pages.home, name="home"),
     path("lookup/<path:query>", pages.lookup_page, name="lookup"),

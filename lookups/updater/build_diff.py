@@ -28,7 +28,7 @@ from lookups.core.record_changes import FIELDS, changed_fields, country_of, plac
 
 EXAMPLES_PER_KIND = 10
 PROGRESS_EVERY = 1 << 16  # networks between two progress calls
-NICENESS = 10  # the diff yields the CPU to gunicorn's workers
+NICENESS = 10  # added to the process's: the diff yields the CPU to gunicorn's workers
 
 DiffProgress = Callable[[int, int], None]  # (networks read, networks expected about)
 
@@ -167,7 +167,9 @@ def diff_in_background(
 
     def work() -> None:
         with contextlib.suppress(OSError):  # a system that refuses: the diff still runs
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)  # this thread only
+            thread_id = threading.get_native_id()  # Linux: the priority of this thread only
+            niceness = os.getpriority(os.PRIO_PROCESS, thread_id) + NICENESS
+            os.setpriority(os.PRIO_PROCESS, thread_id, min(niceness, 19))
         try:
             result["changes"] = diff_builds(old, new, progress=progress)
         except Exception as error:  # handed to the caller, which records it

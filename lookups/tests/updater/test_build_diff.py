@@ -1,12 +1,15 @@
 """lookups.updater.build_diff: two generated builds whose differences the test knows."""
 
+import os
+import threading
+
 import maxminddb
 import pytest
 
 from lookups.tests.geoip_data import LONDON_ASN, build_asn_database, build_city_database
 from lookups.tests.updater.build_changes import EXPECTED, NEW_BUILD, OLD_BUILD
 from lookups.tests.updater.fakes import NEW, NEWER
-from lookups.updater.build_diff import cidr_count, diff_builds, diff_in_background
+from lookups.updater.build_diff import NICENESS, cidr_count, diff_builds, diff_in_background
 
 
 def open_pair(tmp_path, old_networks, new_networks, build=build_city_database):
@@ -81,3 +84,15 @@ def test_in_background_the_result_or_the_error_comes_back(tmp_path):
 )
 def test_cidr_count(start, end, count):
     assert cidr_count(start, end) == count
+
+
+def test_the_background_diff_runs_at_a_lower_priority_than_lookups(tmp_path):
+    seen = []
+
+    def progress(done, total):
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    old, new = open_pair(tmp_path, OLD_BUILD, NEW_BUILD)
+    diff_in_background(old, new, progress=progress)()
+    assert seen == [os.getpriority(os.PRIO_PROCESS, 0) + NICENESS]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == os.getpriority(os.PRIO_PROCESS, 0)

@@ -113,7 +113,10 @@ class TimelineView(APIView):
             ),
             OpenApiParameter("lang", OpenApiTypes.STR, description="Language of place names."),
         ],
-        responses={200: TimelineSerializer, **{status: ErrorSerializer for status in (400, 429, 503)}},
+        responses={
+            200: TimelineSerializer,
+            **{status: ErrorSerializer for status in (400, 405, 406, 429, 503)},
+        },
     )
     def get(self, request: Request, address: str) -> Response:
         parsed = timeline.timeline_address(address)

@@ -98,7 +98,10 @@ class UpdatesView(APIView):
 
     @extend_schema(
         operation_id="updates",
-        responses={200: UpdatesPageSerializer, **{status: ErrorSerializer for status in (400, 401, 403)}},
+        responses={
+            200: UpdatesPageSerializer,
+            **{status: ErrorSerializer for status in (400, 401, 403, 405, 406, 429)},
+        },
     )
     def get(self, request: Request) -> Response:
         paginator = UpdatesPagination()

@@ -2,8 +2,8 @@
 
 Each database is a DatabaseUpdate; one failing does not stop the others, and each ends as an
 Outcome recorded as an UpdateRun row. A build that replaced another is then compared with it
-(lookups.updater.build_diff) on a thread of its own, started as soon as the new file is in place:
-the swap never waits for the comparison, and the run's row gains `changes` when it is done.
+(lookups.updater.build_diff) on a low-priority thread once every database of the run is in
+place: no swap waits for a comparison, and the run's row gains `changes` when it is done.
 """
 
 import datetime as dt
@@ -73,7 +73,7 @@ def run_updates(
 
     started = now()
     outcomes: list[Outcome] = []
-    comparisons: dict[int, object] = {}  # index in outcomes -> the waiting diff
+    to_compare: dict[int, tuple] = {}  # index in outcomes -> both builds, open
     try:
         jobs = plan(url=url, file=file, insecure=insecure, now=started)
         directory = geoip_directory()
@@ -85,7 +85,9 @@ def run_updates(
             for job in jobs:
                 outcomes.append(_one(run, job, directory, scrub))
                 if outcomes[-1].replaced is not None:
-                    comparisons[len(outcomes) - 1] = _compare(outcomes[-1], diff_progress, report)
+                    builds = _open_builds(outcomes[-1], report)
+                    if builds is not None:
+                        to_compare[len(outcomes) - 1] = builds
     except UpdateFailed as error:
         failure = Outcome(source_of(url=url, file=file), "", UpdateRun.Outcome.FAILED, scrub(error.message))
         if not dry_run:
@@ -93,41 +95,45 @@ def run_updates(
         raise UpdateFailed(failure.message) from None
     if not dry_run:
         runs = [record(outcome, scrub=scrub, report=report) for outcome in outcomes]
-        for index, wait in comparisons.items():
-            changes = _wait(outcomes[index], wait, report)
+        # One at a time, after every database is in place: one progress line, one core.
+        for index, builds in to_compare.items():
+            changes = _compare(outcomes[index], builds, diff_progress, report)
             if changes is not None and runs[index] is not None:
                 record_changes(runs[index], changes, scrub=scrub, report=report)
     return outcomes
 
 
-def _compare(outcome: Outcome, progress: DiffProgress | None, report: Report):
-    """Open both builds now, while the lock holds them in place, and compare them in the background."""
+def _open_builds(outcome: Outcome, report: Report) -> tuple[maxminddb.Reader, maxminddb.Reader] | None:
+    """Both builds, opened while the lock holds them in place (an open reader keeps its file)."""
     try:
         old = maxminddb.open_database(str(outcome.replaced))
-        new = maxminddb.open_database(str(outcome.installed))
     except (OSError, maxminddb.InvalidDatabaseError) as error:
         report(COMPARE_FAILED_MESSAGE.format(edition=outcome.edition, reason=error), level=1)
         return None
-    wait = diff_in_background(old, new, progress=progress)
-
-    def wait_and_close() -> dict:
-        try:
-            return wait()
-        finally:
-            old.close()
-            new.close()
-
-    return wait_and_close
-
-
-def _wait(outcome: Outcome, wait, report: Report) -> dict | None:
-    if wait is None:
-        return None
     try:
-        changes = wait()
+        return old, maxminddb.open_database(str(outcome.installed))
+    except (OSError, maxminddb.InvalidDatabaseError) as error:
+        old.close()
+        report(COMPARE_FAILED_MESSAGE.format(edition=outcome.edition, reason=error), level=1)
+        return None
+
+
+def _compare(
+    outcome: Outcome,
+    builds: tuple[maxminddb.Reader, maxminddb.Reader],
+    progress: DiffProgress | None,
+    report: Report,
+) -> dict | None:
+    """What the new build changed, computed on a low-priority thread; None when it could not be."""
+    old, new = builds
+    try:
+        changes = diff_in_background(old, new, progress=progress)()
     except (OSError, ValueError, maxminddb.InvalidDatabaseError) as error:
         report(COMPARE_FAILED_MESSAGE.format(edition=outcome.edition, reason=error), level=1)
         return None
+    finally:
+        old.close()
+        new.close()
     report(COMPARED_MESSAGE.format(edition=outcome.edition, **changes), level=1)
     return changes
 

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 
 from conftest import BASE_DIR
 from lookups.core.geoip import GeoIPReader
@@ -21,7 +22,7 @@ from lookups.tests.updater.fakes import (
     city_bytes,
     update,
 )
-from lookups.updater import database_update
+from lookups.updater import database_update, run_updates
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +121,23 @@ def test_a_reinstall_of_the_same_build_compares_nothing(geoip_dir, tmp_path):
     assert "reinstalled" in out
     assert "compared" not in out
     assert UpdateRun.objects.first().changes is None
+
+
+@pytest.mark.django_db(transaction=True)  # the diff's thread reads the row on its own connection
+def test_the_swap_and_the_run_row_do_not_wait_for_the_comparison(geoip_dir, tmp_path):
+    old = build_city_database(tmp_path / "old.mmdb", networks=OLD_BUILD, build_epoch=NEW)
+    new = build_city_database(tmp_path / "new.mmdb", networks=NEW_BUILD, build_epoch=NEWER)
+    update("--file", str(old))
+    during = []
+
+    def progress(done, total):  # on the diff's thread, while it compares
+        run = UpdateRun.objects.first()
+        during.append(
+            ((geoip_dir / "GeoLite2-City.mmdb").read_bytes() == new.read_bytes(), run.edition, run.changes)
+        )
+        connection.close()  # this thread's own
+
+    run_updates(file=new, diff_progress=progress)
+
+    assert during == [(True, "GeoLite2-City", None)]  # installed and recorded, changes still to come
+    assert UpdateRun.objects.first().changes["networks_added"] == EXPECTED["networks_added"]

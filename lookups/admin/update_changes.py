@@ -4,6 +4,8 @@ the moves between countries, and example networks. Plain data from UpdateRun.cha
 
 from dataclasses import dataclass
 
+from lookups.core.record_changes import FIELDS
+
 BAR_WIDTH = 240  # px, the longest bar
 BY_COUNTRY_SHOWN = 20
 
@@ -58,7 +60,8 @@ def changes_report(changes: dict | None) -> ChangesReport | None:
             ("Networks retouched (other fields only)", changes.get("networks_retouched", 0), "retouched"),
         ]
     )
-    fields = _rows([(FIELD_LABELS.get(f, f), n, "changed") for f, n in changes.get("fields", {}).items()])
+    counted = changes.get("fields", {})  # in jsonb's key order: shown in FIELDS' order
+    fields = _rows([(FIELD_LABELS[field], counted.get(field, 0), "changed") for field in FIELDS])
     by_country = changes.get("by_country", [])
     examples = tuple(
         (kind, example) for kind, listed in changes.get("examples", {}).items() for example in listed

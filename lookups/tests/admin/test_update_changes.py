@@ -43,6 +43,16 @@ def test_the_update_page_shows_the_counts_bars_countries_and_examples(staff_clie
     assert counts["Networks removed"] == "8"
     assert counts["Networks changed"] == "4"
     assert counts["Country"] == "2"
+    # In the order operators read them, whatever order PostgreSQL's jsonb keeps the keys in.
+    labels = re.findall(r'<th scope="row">([^<]+)</th>', main)
+    assert labels[4:] == [
+        "Country",
+        "Subdivision",
+        "City",
+        "Coordinates (beyond the accuracy radius)",
+        "Time zone",
+        "ASN",
+    ]
     # The longest bar is the most networks: removed.
     assert f'<rect class="bar removed" x="0" y="0" width="{BAR_WIDTH}.0"' in main
     assert "<td>BT</td><td>IN</td>" in main

@@ -326,6 +326,14 @@ GEOIP_ASN = env_str("GEOIP_ASN", "GeoLite2-ASN.mmdb")
 # A second City database's file name in GEOIP_PATH (say DB-IP's beside MaxMind's), answered beside
 # GEOIP_CITY by /api/v1/compare/ and the page's comparison panel. Empty: no comparison.
 GEOIP_CITY_ALTERNATIVE = env_str("GEOIP_CITY_ALTERNATIVE", "")
+# How many builds of each database stay installed, the current one and `.previous` included:
+# older ones are kept as `<file>.older-<build time>` for the timeline (lookups.core.timeline).
+GEOIP_KEEP_BUILDS = env_int("GEOIP_KEEP_BUILDS", 3)
+if GEOIP_KEEP_BUILDS < 2:
+    raise ImproperlyConfigured(
+        f"GEOIP_KEEP_BUILDS must be at least 2 (the current build and .previous, for --rollback), "
+        f"not {GEOIP_KEEP_BUILDS}"
+    )
 # How often (seconds) a worker checks whether the database file was replaced on disk.
 GEOIP_RELOAD_CHECK_INTERVAL = env_float("GEOIP_RELOAD_CHECK_INTERVAL", 1.0)
 # How the commands we print for operators begin: bin/manage in a checkout (it loads .env and the

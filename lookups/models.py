@@ -207,6 +207,10 @@ class UpdateRun(models.Model):
     checksum = models.CharField(max_length=64, blank=True, default="")
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     message = models.TextField(blank=True, default="")
+    # What the build changed from the one it replaced (lookups.updater.build_diff), filled in once
+    # the comparison, which runs after the swap, has finished; null until then, or with nothing
+    # to compare (a first install, a failed run).
+    changes = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

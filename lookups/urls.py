@@ -1,12 +1,27 @@
 from django.urls import path, re_path
 
-from lookups.web import api, api_lookup, api_networks, health, pages, plain_text, webservice
+from lookups.web import (
+    api,
+    api_lookup,
+    api_networks,
+    api_timeline,
+    api_updates,
+    health,
+    pages,
+    plain_text,
+    webservice,
+)
 from lookups.web.text_body import FIELDS as TEXT_FIELDS
 
 # The lookup API first: Django tries patterns in order, and these are the most requested.
 urlpatterns = [
     path("api/v1/lookup/", api_lookup.own_address, name="api-lookup-own"),
     path("api/v1/lookup/batch", api.BatchLookupView.as_view(), name="api-lookup-batch"),
+    path(
+        "api/v1/lookup/<path:address>/timeline",
+        api_timeline.TimelineView.as_view(),
+        name="api-lookup-timeline",
+    ),
     path("api/v1/lookup/<path:query>", api_lookup.lookup, name="api-lookup"),
     path("api/v1/networks/<path:prefix>", api_networks.NetworksView.as_view(), name="api-networks"),
     path("api/v1/asn/<str:number>/networks", api_networks.AsnNetworksView.as_view(), name="api-asn-networks"),
@@ -25,4 +40,5 @@ urlpatterns = [
         name="webservice-lookup",
     ),
     path("api/v1/history/", api.HistoryView.as_view(), name="api-history"),
+    path("api/v1/updates/", api_updates.UpdatesView.as_view(), name="api-updates"),
 ]

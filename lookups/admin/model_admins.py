@@ -14,13 +14,14 @@ from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 from leaflet import app_settings as leaflet_settings
 
-from lookups.admin import dashboard
+from lookups.admin import dashboard, update_changes
 from lookups.admin.history_queries import EstimatedCountPaginator, HistoryQuerySet, distinct_values
 from lookups.models import OUTCOME_OK, ApiKey, ApiKeyUsage, Lookup, TimeZoneSource, UpdateRun
 from lookups.operator_messages import manage_command
@@ -306,11 +307,40 @@ class EditionFilter(admin.SimpleListFilter):
 class UpdateRunAdmin(RefusesNul, admin.ModelAdmin):
     """Written by `manage.py update_maxmind` only."""
 
-    list_display = ("created_at", "source", "edition_read", "build_date", "outcome", "message")
+    list_display = (
+        "created_at",
+        "source",
+        "edition_read",
+        "build_date",
+        "outcome",
+        "changes_read",
+        "message",
+    )
     list_filter = ("outcome", "source", EditionFilter)
     search_fields = ("message", "=checksum")
     date_hierarchy = "created_at"
-    readonly_fields = ("created_at", "source", "edition", "build_date", "checksum", "outcome", "message")
+    readonly_fields = (
+        "created_at",
+        "source",
+        "edition",
+        "build_date",
+        "checksum",
+        "outcome",
+        "message",
+        "changes_report",
+    )
+
+    class Media:
+        css = {"all": ("lookups/admin.css",)}
+
+    @admin.display(description="changes (+added −removed ~changed)")
+    def changes_read(self, run: UpdateRun) -> str:
+        return update_changes.changes_summary(run.changes)
+
+    @admin.display(description="what the build changed")
+    def changes_report(self, run: UpdateRun) -> str:
+        report = update_changes.changes_report(run.changes)
+        return render_to_string("admin/lookups/updaterun/_changes.html", {"report": report})
 
     def has_add_permission(self, request):
         return False

@@ -17,6 +17,7 @@ from lookups.updater.download import Fetched, HTTPClient, Progress, describe_url
 from lookups.updater.errors import AccessRefused, NotFound, UpdateFailed
 from lookups.updater.files import (
     geoip_directory,
+    previous_path,
     read_state,
     sha256_of,
     target_path,
@@ -263,8 +264,16 @@ class DatabaseUpdate:
             return Outcome(
                 **outcome, outcome=UpdateRun.Outcome.UPDATED, message=message, checksum=sha256, dry_run=True
             )
+        replaces = target.exists() and not identical
         # A reinstall of the same file keeps .previous as it was: it is the one to roll back to.
         install(database, target, state=state, keep_previous=identical)
         template = REINSTALLED_MESSAGE if identical else UPDATED_MESSAGE
         message = template.format(edition=verified.edition, build=verified.build_date, path=target)
-        return Outcome(**outcome, outcome=UpdateRun.Outcome.UPDATED, message=message, checksum=sha256)
+        return Outcome(
+            **outcome,
+            outcome=UpdateRun.Outcome.UPDATED,
+            message=message,
+            checksum=sha256,
+            installed=target,
+            replaced=previous_path(target) if replaces else None,
+        )

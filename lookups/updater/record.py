@@ -4,6 +4,7 @@ import base64
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -25,6 +26,9 @@ class Outcome:
     build_date: dt.datetime | None = None
     checksum: str = ""
     dry_run: bool = False
+    # Set when a build replaced another: the installed file and where the replaced one now is.
+    installed: Path | None = None
+    replaced: Path | None = None
 
     @property
     def failed(self) -> bool:
@@ -55,10 +59,11 @@ def scrubber() -> Scrubber:
     return Scrubber(key, basic_authorization(account, key).removeprefix("Basic "))
 
 
-def record(outcome: Outcome, *, scrub: Scrubber, report: Report = quiet) -> None:
-    """One UpdateRun row. PostgreSQL being down does not undo an installed database."""
+def record(outcome: Outcome, *, scrub: Scrubber, report: Report = quiet) -> UpdateRun | None:
+    """One UpdateRun row (None when it could not be written: PostgreSQL being down does not undo
+    an installed database)."""
     try:
-        UpdateRun.objects.create(
+        return UpdateRun.objects.create(
             source=outcome.source,
             edition=outcome.edition[:64],
             build_date=outcome.build_date,
@@ -66,6 +71,17 @@ def record(outcome: Outcome, *, scrub: Scrubber, report: Report = quiet) -> None
             outcome=outcome.outcome,
             message=scrub(outcome.message),
         )
+    except DatabaseError as error:
+        message = RECORD_FAILED_MESSAGE.format(reason=scrub(str(error)).strip())
+        logger.warning(message)
+        report(message, level=1)
+        return None
+
+
+def record_changes(run: UpdateRun, changes: dict, *, scrub: Scrubber, report: Report = quiet) -> None:
+    """Keep what the build changed on its run (lookups.updater.build_diff)."""
+    try:
+        UpdateRun.objects.filter(pk=run.pk).update(changes=changes)
     except DatabaseError as error:
         message = RECORD_FAILED_MESSAGE.format(reason=scrub(str(error)).strip())
         logger.warning(message)

@@ -5,6 +5,7 @@ about the data and the templates hold no logic beyond layout.
 """
 
 import datetime as dt
+import ipaddress
 import json
 import shlex
 from dataclasses import dataclass
@@ -14,8 +15,11 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
+from lookups.core import timeline
 from lookups.core.answer import LookupResult
 from lookups.core.comparison import ALTERNATIVE, PRIMARY, SAME, Comparison, agreement
+from lookups.core.record_changes import place_name
+from lookups.errors import LookupFailed
 from lookups.models import TimeZoneSource
 from lookups.web.api_body import result_as_dict
 from lookups.web.request_meta import request_language
@@ -85,6 +89,32 @@ def raw_record_json(result: LookupResult) -> str:
     return json.dumps(result.record, indent=2, ensure_ascii=False, default=str)
 
 
+NOT_IN_DATABASE = "not in the database"
+
+
+@dataclass(frozen=True)
+class MovedNote:
+    """ "changed on <date>: was <city, country>", when a build changed this address's answer."""
+
+    date: dt.date
+    was: str
+
+
+def moved_note(result: LookupResult, *, language: str = "en") -> MovedNote | None:
+    """The newest change among the installed builds up to the current one (lookups.core.timeline)."""
+    try:
+        answers = timeline.address_timeline(ipaddress.ip_address(result.ip_address))
+    except (LookupFailed, ValueError):
+        return None
+    change = timeline.last_change(answers)
+    if change is None:
+        return None
+    before, after = change
+    if before.record is None:
+        return MovedNote(after.build_date.date(), NOT_IN_DATABASE)
+    return MovedNote(after.build_date.date(), place_name(before.record, language) or NO_PLACE_SUMMARY)
+
+
 def curl_command(url: str) -> str:
     return f"curl {shlex.quote(url)}"
 
@@ -117,6 +147,7 @@ def result_context(request: HttpRequest, result: LookupResult) -> dict:
         "map_tile_url": settings.MAP_TILE_URL,
         "map_tile_attribution": settings.MAP_TILE_ATTRIBUTION,
         "raw_json": raw_record_json(result),
+        "moved": moved_note(result, language=language),
         "curl": curl_command(api_url),
     }
 

@@ -43,6 +43,24 @@ class ProgressBar:
             self.finished = True
 
 
+class DiffProgressLine:
+    """ "Comparing builds: 1,234,567 networks (42%)", redrawn at most every tenth of a second."""
+
+    def __init__(self, out: OutputWrapper):
+        self.out = out
+        self.drawn_at = 0.0
+
+    def __call__(self, done: int, expected: int) -> None:
+        now = time.monotonic()
+        complete = done >= expected
+        if not complete and now - self.drawn_at < 0.1:
+            return
+        self.drawn_at = now
+        percent = 100 if complete else min(99, 100 * done // max(expected, 1))
+        self.out.write(f"\rComparing builds: {done:,} networks ({percent}%)", ending="\n" if complete else "")
+        self.out.flush()
+
+
 class Command(BaseCommand):
     help = (
         "Download, verify and install the GeoIP databases: from MaxMind when MAXMIND_ACCOUNT_ID and "
@@ -89,7 +107,8 @@ class Command(BaseCommand):
                 self.stdout.write(message)
 
         bar = ProgressBar(self.stdout)
-        progress = bar if verbosity >= 1 and self.stdout.isatty() else None
+        on_terminal = verbosity >= 1 and self.stdout.isatty()
+        progress = bar if on_terminal else None
         try:
             if rollback:
                 outcomes = [updater.rollback(kind=rollback)]
@@ -102,6 +121,7 @@ class Command(BaseCommand):
                     insecure=insecure,
                     dry_run=dry_run,
                     progress=progress,
+                    diff_progress=DiffProgressLine(self.stdout) if on_terminal else None,
                     report=report,
                 )
         except updater.UpdateFailed as error:

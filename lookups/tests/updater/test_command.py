@@ -6,9 +6,13 @@ import sys
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 
 from conftest import BASE_DIR
 from lookups.core.geoip import GeoIPReader
+from lookups.models import UpdateRun
+from lookups.tests.geoip_data import build_city_database
+from lookups.tests.updater.build_changes import EXPECTED, NEW_BUILD, OLD_BUILD
 from lookups.tests.updater.fakes import (
     ACCOUNT_ID,
     LICENSE_KEY,
@@ -18,7 +22,7 @@ from lookups.tests.updater.fakes import (
     city_bytes,
     update,
 )
-from lookups.updater import database_update
+from lookups.updater import database_update, run_updates
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +82,63 @@ def test_exit_status_and_stderr_of_the_real_command(fake_maxmind, geoip_dir, tmp
     assert failed.stdout == ""
     assert database_update.AUTH_FAILED_MESSAGE.format(status=401) in failed.stderr
     assert "not-the-key" not in failed.stderr
+
+
+def test_a_second_build_records_what_it_changed_and_says_so(geoip_dir, tmp_path):
+    old = build_city_database(tmp_path / "old.mmdb", networks=OLD_BUILD, build_epoch=NEW)
+    new = build_city_database(tmp_path / "new.mmdb", networks=NEW_BUILD, build_epoch=NEWER)
+    update("--file", str(old))
+    assert UpdateRun.objects.get().changes is None  # a first install: nothing to compare with
+
+    out, _ = update("--file", str(new))
+
+    run = UpdateRun.objects.first()
+    assert {key: run.changes[key] for key in EXPECTED} == EXPECTED
+    assert run.outcome == UpdateRun.Outcome.UPDATED
+    assert "compared with the build of 2026-09-21: networks added 1, removed 8, changed 4" in out
+    # The swap did not wait: the new build is in place, the old one is .previous.
+    assert (geoip_dir / "GeoLite2-City.mmdb").read_bytes() == new.read_bytes()
+    assert (geoip_dir / "GeoLite2-City.mmdb.previous").read_bytes() == old.read_bytes()
+
+
+def test_a_progress_line_for_the_comparison_only_on_a_terminal(geoip_dir, tmp_path):
+    old = build_city_database(tmp_path / "old.mmdb", networks=OLD_BUILD, build_epoch=NEW)
+    new = build_city_database(tmp_path / "new.mmdb", networks=NEW_BUILD, build_epoch=NEWER)
+    update("--file", str(old))
+    terminal = FakeTTY()
+    update("--file", str(new), stdout=terminal)
+    assert f"\rComparing builds: {len(OLD_BUILD) + len(NEW_BUILD)} networks (100%)\n" in terminal.getvalue()
+
+    update("--file", str(old), "--force")  # back again: compared too, but no line off a terminal
+    out, _ = update("--file", str(new))
+    assert "Comparing builds" not in out
+    assert UpdateRun.objects.first().changes["networks_changed"] == EXPECTED["networks_changed"]
+
+
+def test_a_reinstall_of_the_same_build_compares_nothing(geoip_dir, tmp_path):
+    old = build_city_database(tmp_path / "old.mmdb", networks=OLD_BUILD, build_epoch=NEW)
+    update("--file", str(old))
+    out, _ = update("--file", str(old), "--force")
+    assert "reinstalled" in out
+    assert "compared" not in out
+    assert UpdateRun.objects.first().changes is None
+
+
+@pytest.mark.django_db(transaction=True)  # the diff's thread reads the row on its own connection
+def test_the_swap_and_the_run_row_do_not_wait_for_the_comparison(geoip_dir, tmp_path):
+    old = build_city_database(tmp_path / "old.mmdb", networks=OLD_BUILD, build_epoch=NEW)
+    new = build_city_database(tmp_path / "new.mmdb", networks=NEW_BUILD, build_epoch=NEWER)
+    update("--file", str(old))
+    during = []
+
+    def progress(done, total):  # on the diff's thread, while it compares
+        run = UpdateRun.objects.first()
+        during.append(
+            ((geoip_dir / "GeoLite2-City.mmdb").read_bytes() == new.read_bytes(), run.edition, run.changes)
+        )
+        connection.close()  # this thread's own
+
+    run_updates(file=new, diff_progress=progress)
+
+    assert during == [(True, "GeoLite2-City", None)]  # installed and recorded, changes still to come
+    assert UpdateRun.objects.first().changes["networks_added"] == EXPECTED["networks_added"]

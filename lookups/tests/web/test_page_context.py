@@ -2,6 +2,8 @@ import datetime as dt
 
 import pytest
 
+from lookups.tests.geoip_data import BERLIN_IP, LONDON_IP
+from lookups.tests.timeline_builds import ADDED_IP, install_three_builds
 from lookups.web import page_context as display
 
 
@@ -39,3 +41,30 @@ def test_no_local_time_for_an_unknown_zone(zone):
 def test_curl_command_quotes_what_the_shell_would_read():
     assert display.curl_command("http://h/api/v1/lookup/8.8.8.8") == "curl http://h/api/v1/lookup/8.8.8.8"
     assert display.curl_command("http://h/x?a=1&b=2") == "curl 'http://h/x?a=1&b=2'"
+
+
+# --- "changed on <date>: was <place>" (lookups.core.timeline) ------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_page_says_when_a_build_changed_the_answer(client, geoip_dir, tmp_path):
+    install_three_builds(tmp_path)
+    page = client.get(f"/lookup/{LONDON_IP}").content.decode()
+    assert 'changed on <time datetime="2026-11-18">2026-11-18</time>: was London, United Kingdom' in page
+    arrived = client.get(f"/lookup/{ADDED_IP}").content.decode()
+    assert 'changed on <time datetime="2026-09-21">2026-09-21</time>: was not in the database' in arrived
+
+
+@pytest.mark.django_db
+def test_no_line_with_one_build_installed(client, city_database):
+    page = client.get(f"/lookup/{LONDON_IP}").content.decode()
+    assert "London" in page
+    assert "moved-note" not in page
+
+
+@pytest.mark.django_db
+def test_no_line_when_nothing_changed(client, geoip_dir, tmp_path):
+    install_three_builds(tmp_path)
+    page = client.get(f"/lookup/{BERLIN_IP}").content.decode()
+    assert "Berlin" in page
+    assert "moved-note" not in page

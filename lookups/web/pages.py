@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from lookups.core import pipeline
@@ -76,7 +76,7 @@ def is_public_address(address: str | None) -> bool:
         return False
 
 
-@require_GET
+@require_safe  # GET, and HEAD for `curl -I host`
 @vary_on_headers("User-Agent")  # `curl host` gets text, a browser the page: caches must key on it
 def home(request: HttpRequest) -> HttpResponse:
     """The form; with ?q= a lookup, without it the visitor's own address looked up (for curl and

@@ -181,6 +181,13 @@ def test_curl_at_the_root_gets_its_address_as_text(client, agent):
     assert "User-Agent" in response["Vary"]
 
 
+def test_curl_i_at_the_root_gets_the_text_answers_headers(client):
+    response = client.head("/", REMOTE_ADDR=LONDON_IP, HTTP_USER_AGENT="curl/8.5.0")
+    assert response.status_code == HTTPStatus.OK
+    assert response["Content-Type"] == TEXT
+    assert "User-Agent" in response["Vary"]
+
+
 @pytest.mark.parametrize("agent", ["Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", "", "python-curl/1"])
 def test_browsers_at_the_root_get_the_page_which_varies_on_the_user_agent(client, city_database, agent):
     response = client.get("/", REMOTE_ADDR=LONDON_IP, HTTP_USER_AGENT=agent)

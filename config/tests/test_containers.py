@@ -302,7 +302,7 @@ def test_interpolation_follows_compose():
 
 
 SETTINGS_SOURCES = {
-    REPO / "config" / "settings.py": r"env_(?:str|bool|int|float|list)\(\s*\"([A-Z][A-Z0-9_]+)\"",
+    REPO / "config" / "settings.py": r"env_(?:str|bool|int|float|list|rate)\(\s*\"([A-Z][A-Z0-9_]+)\"",
     REPO / "config" / "gunicorn.conf.py": r"environ(?:\.get\(|\[)\"([A-Z][A-Z0-9_]+)\"",
 }
 CONTAINER_SOURCES = {

@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Sequence
 
@@ -88,8 +89,14 @@ def _limiter(redis_url: str, directory: str, pid: int) -> MovingWindowRateLimite
     return MovingWindowRateLimiter(storage_for(redis_url=redis_url, directory=directory))
 
 
+# A worker's threads must not build its limiter at once: limits' storages load their client
+# library lazily, and two threads doing it together saw "redis version 0.0.0" (a 500).
+_limiter_lock = threading.Lock()
+
+
 def limiter() -> MovingWindowRateLimiter:
-    return _limiter(settings.REDIS_URL, str(settings.RATE_LIMIT_DIR), os.getpid())
+    with _limiter_lock:
+        return _limiter(settings.REDIS_URL, str(settings.RATE_LIMIT_DIR), os.getpid())
 
 
 def spend(request, bucket: str, payer: str, *, cost: int = 1) -> None:

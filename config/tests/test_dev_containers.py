@@ -119,6 +119,8 @@ def test_the_mounted_checkout_reloads_on_an_edit_and_lookups_reach_the_history(d
     assert mounts["/data/spool"]["Type"] == "volume"
 
     app.install_database(build_city_database(tmp_path / "city.mmdb"))
+    # The server notices the new file within GEOIP_RELOAD_CHECK_INTERVAL (1 s).
+    wait_for(lambda: dev.get("/health")[0] == 200, timeout=10, what="the new database was not picked up")
     status, body = dev.get(f"/api/v1/lookup/{LONDON_IP}")
     assert status == 200, body
     assert json.loads(body)["city"]["name"] == "London"

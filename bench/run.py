@@ -226,6 +226,32 @@ def history_rows(db_dsn: str, table: str) -> int:
     return int(psql(db_dsn, f"SELECT count(*) FROM {table}"))
 
 
+def _database_of_its_own(env: dict, tree: Path) -> str:
+    """A database for the other commit, migrated by its own code (the history's schema changes
+    between commits), with this run's time-zone polygons copied in."""
+    ours = env["DATABASE_URL"]
+    theirs = f"{ours}_compare"
+    server_dsn = ours.rsplit("/", 1)[0].replace("postgis://", "postgresql://") + "/postgres"
+    psql(server_dsn, f"DROP DATABASE IF EXISTS {DB_NAME}_compare")
+    psql(server_dsn, f"CREATE DATABASE {DB_NAME}_compare")
+    theirs_dsn = theirs.replace("postgis://", "postgresql://")
+    psql(theirs_dsn, "CREATE EXTENSION IF NOT EXISTS postgis")
+    other_env = {**env, "PYTHONPATH": "", "DATABASE_URL": theirs}
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=tree, env=other_env, check=True)
+    dump = subprocess.run(
+        ["pg_dump", "--data-only", "-t", "timezones_*", ours.replace("postgis://", "postgresql://")],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["psql", "-q", "-v", "ON_ERROR_STOP=1", theirs_dsn],
+        input=dump.stdout,
+        check=True,
+        capture_output=True,
+    )
+    return theirs
+
+
 def compare_commit(
     commit: str, env: dict, workers: int, work: Path, addresses: list[str], addresses_file: Path, args
 ) -> dict[str, dict]:
@@ -238,7 +264,8 @@ def compare_commit(
     )
     results: dict[str, dict] = {}
     try:
-        other = Gunicorn("config.wsgi:application", {**env, "PYTHONPATH": ""}, workers, work, cwd=tree)
+        other_env = {**env, "PYTHONPATH": "", "DATABASE_URL": _database_of_its_own(env, tree)}
+        other = Gunicorn("config.wsgi:application", other_env, workers, work, cwd=tree)
         try:
             warm_up(other.url, [f"/api/v1/lookup/{a}" for a in addresses[:50]])
             log(f"2c/5 GET /api/v1/lookup/<ip> on {commit}")

@@ -228,7 +228,7 @@ def history_rows(db_dsn: str, table: str) -> int:
 
 def _database_of_its_own(env: dict, tree: Path) -> str:
     """A database for the other commit, migrated by its own code (the history's schema changes
-    between commits), with this run's time-zone polygons copied in."""
+    between commits), with this run's time-zone polygons (tables load_tz_world makes) copied in."""
     ours = env["DATABASE_URL"]
     theirs = f"{ours}_compare"
     server_dsn = ours.rsplit("/", 1)[0].replace("postgis://", "postgresql://") + "/postgres"
@@ -239,7 +239,7 @@ def _database_of_its_own(env: dict, tree: Path) -> str:
     other_env = {**env, "PYTHONPATH": "", "DATABASE_URL": theirs}
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=tree, env=other_env, check=True)
     dump = subprocess.run(
-        ["pg_dump", "--data-only", "-t", "timezones_*", ours.replace("postgis://", "postgresql://")],
+        ["pg_dump", "-t", "tz_world*", ours.replace("postgis://", "postgresql://")],
         check=True,
         capture_output=True,
     )

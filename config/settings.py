@@ -178,6 +178,8 @@ LOGGING = {
         "django.security.DisallowedHost": {"filters": ["one_line_warning"]},
         # Not its version banner in every command's output; lockouts are still logged.
         "axes.apps": {"level": "WARNING"},
+        # The updater says each retry in a line of its own; urllib3's would repeat it, timestamped.
+        "urllib3": {"level": "ERROR"},
     },
 }
 

@@ -363,9 +363,10 @@ def test_a_plain_lookup_is_answered_while_silent_names_hold_every_dns_slot(dns_c
         assert status == HTTPStatus.OK
         assert json.loads(body)["country"]["iso_code"] == "GB"
         # Another name meanwhile is refused, not queued behind the silent ones.
-        status, _, body = server.get("/api/v1/lookup/london.example.com", timeout=30)
+        status, headers, body = server.get("/api/v1/lookup/london.example.com", timeout=30)
         assert status == HTTPStatus.SERVICE_UNAVAILABLE
         assert json.loads(body)["error"] == {"code": "dns_busy", "message": DNS_BUSY_MESSAGE}
+        assert headers["Retry-After"] == "5"  # a slot frees within DNS_TIMEOUT (5 s here)
     finally:
         for thread in silent:
             thread.join()

@@ -6,8 +6,10 @@ own codes, mapped in lookups.web.webservice.
 """
 
 import logging
+import math
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from rest_framework import exceptions as drf_exceptions
@@ -16,6 +18,7 @@ from rest_framework.response import Response
 from lookups.errors import (
     HISTORY_UNAVAILABLE_MESSAGE,
     REQUEST_TOO_LARGE_MESSAGE,
+    DNSBusy,
     HistoryUnavailable,
     LookupFailed,
     RequestTooLarge,
@@ -35,8 +38,13 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 
 def error_headers(error: LookupFailed) -> dict[str, str]:
     """The headers an error's answer carries, page or API: Retry-After when throttled (the
-    RateLimit-* headers: lookups.web.throttling.RateLimitHeadersMiddleware)."""
-    return {"Retry-After": str(error.seconds)} if isinstance(error, Throttled) else {}
+    RateLimit-* headers: lookups.web.throttling.RateLimitHeadersMiddleware), and when every DNS
+    slot is taken (one frees within DNS_TIMEOUT)."""
+    if isinstance(error, Throttled):
+        return {"Retry-After": str(error.seconds)}
+    if isinstance(error, DNSBusy):
+        return {"Retry-After": str(max(1, math.ceil(settings.DNS_TIMEOUT)))}
+    return {}
 
 
 def api_error(exc: Exception, *, path: str = "", authenticate_header: str | None = None) -> ApiError | None:

@@ -19,7 +19,6 @@ Figures go to stdout, and as JSON to bench/results/ (not committed).
 """
 
 import argparse
-import base64
 import collections
 import datetime as dt
 import http.client
@@ -96,19 +95,6 @@ def stored_rows(cluster: PostgresCluster) -> collections.Counter:
 
 def spool_files(directory: Path) -> list[Path]:
     return [path for path in directory.glob("*") if path.suffix in (".spool", ".replaying")]
-
-
-def create_api_key(cluster: PostgresCluster) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": cluster.url(DB_NAME),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_SECRET_KEY": "create-key-only",
-    }
-    command = [sys.executable, "manage.py", "create_api_key", "load-and-fault"]
-    output = subprocess.run(command, cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True)
-    account_id, license_key = output.stdout.split()
-    return {"Authorization": "Basic " + base64.b64encode(f"{account_id}:{license_key}".encode()).decode()}
 
 
 def hammer(
@@ -192,7 +178,7 @@ def hostage_scenarios(port: int, cluster: PostgresCluster, *, seconds: float) ->
     clients that back off do: a flood of requests refused at once is the rate limits' business,
     and would take the plain clients' share of the CPU whatever the workers do."""
     addresses = itertools.cycle([f"/api/v1/lookup/81.2.69.{host}" for host in range(1, 255, 7)])
-    key = create_api_key(cluster)
+    key = cluster.api_key_header(DB_NAME, "load-and-fault")
     results: dict = {}
     results["baseline"] = hammer(port, addresses, seconds=seconds, threads=4)
 

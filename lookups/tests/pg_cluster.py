@@ -5,11 +5,13 @@ who can stop it mid-flow and start it again. It runs as the `postgres` OS user (
 root) from a temporary folder that user owns, listens on 127.0.0.1 only and has no Unix socket.
 """
 
+import base64
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from contextlib import closing, suppress
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import psycopg2
 
+BASE_DIR = Path(__file__).resolve().parents[2]
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 OS_USER = "postgres"
 
@@ -53,6 +56,19 @@ class PostgresCluster:
 
     def url(self, dbname: str) -> str:
         return f"postgis://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def api_key_header(self, dbname: str, label: str) -> dict[str, str]:
+        """A web-service key made in `dbname` by `manage.py create_api_key`, as an Authorization header."""
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.url(dbname),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SECRET_KEY": "create-key-only",
+        }
+        command = [sys.executable, "manage.py", "create_api_key", label]
+        output = subprocess.run(command, cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True)
+        account_id, license_key = output.stdout.split()
+        return {"Authorization": "Basic " + base64.b64encode(f"{account_id}:{license_key}".encode()).decode()}
 
     def start(self) -> None:
         _as_postgres(

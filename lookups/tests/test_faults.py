@@ -6,7 +6,6 @@ misbehaving names. No assertion is about speed: a request that hangs fails on th
 generous timeout instead, and the next request proves that the worker is free again.
 """
 
-import base64
 import collections
 import contextlib
 import fcntl
@@ -386,19 +385,6 @@ def test_a_silent_name_asked_again_is_answered_at_once_with_the_same_error(one_w
     assert len(dns_server.queries) == queries  # the second one asked no name server
 
 
-def create_api_key(cluster) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": cluster.url(FAULT_DB),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_SECRET_KEY": "create-key-only",
-    }
-    command = [sys.executable, "manage.py", "create_api_key", "frozen-database test"]
-    output = subprocess.run(command, cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True)
-    account_id, license_key = output.stdout.split()
-    return {"Authorization": "Basic " + base64.b64encode(f"{account_id}:{license_key}".encode()).decode()}
-
-
 def admin_session(server, cluster) -> dict[str, str]:
     """A superuser logged in to the admin: the Cookie header of its session."""
     env = {
@@ -446,7 +432,7 @@ def frozen_cluster_server(fault_cluster, live_geoip_dir, dns_server, collected_s
 def test_a_plain_lookup_is_answered_while_postgresql_is_frozen(fault_cluster, frozen_cluster_server):
     server = frozen_cluster_server
     clear_history(fault_cluster)
-    key = create_api_key(fault_cluster)
+    key = fault_cluster.api_key_header(FAULT_DB, "frozen-database test")
     admin = admin_session(server, fault_cluster)
     assert server.get("/admin/", headers=admin)[0] == HTTPStatus.OK
     # Every worker thread that answers /geoip/ opens its connection now, before the freeze.

@@ -35,22 +35,12 @@ def test_management_commands_have_no_statement_timeout():
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_SECRET_KEY": "shell-only",
     }
-    shown = subprocess.run(
-        [sys.executable, "manage.py", "shell", "--no-imports", "-c", SHOW_STATEMENT_TIMEOUT],
-        cwd=BASE_DIR,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    assert shown == "0"
+    assert _statement_timeout_of_a_command(env) == "0"
     env["DATABASE_COMMAND_STATEMENT_TIMEOUT"] = "600"
-    shown = subprocess.run(
-        [sys.executable, "manage.py", "shell", "--no-imports", "-c", SHOW_STATEMENT_TIMEOUT],
-        cwd=BASE_DIR,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    assert shown == "10min"
+    assert _statement_timeout_of_a_command(env) == "10min"
+
+
+def _statement_timeout_of_a_command(env: dict[str, str]) -> str:
+    command = [sys.executable, "manage.py", "shell", "--no-imports", "-c", SHOW_STATEMENT_TIMEOUT]
+    shown = subprocess.run(command, cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True)
+    return shown.stdout.strip()

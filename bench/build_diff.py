@@ -36,21 +36,13 @@ django.setup()
 # mmdb-writer logs every network inserted into a larger one, at INFO: a million lines.
 logging.getLogger("mmdb_writer").setLevel(logging.WARNING)
 
-from lookups.tests.geoip_data import _DatedWriter
 from lookups.updater.build_diff import diff_builds
 
 FULL_GEOLITE2_CITY = 5_800_000  # networks in a 2026 GeoLite2-City build (docs/FIELD-NOTES)
 
 
 def _write(path: Path, networks: dict[str, dict], build_epoch: int) -> None:
-    writer = _DatedWriter(
-        ip_version=6,
-        ipv4_compatible=True,
-        database_type="GeoLite2-City",
-        languages=["en", "ja", "ru"],
-        description="easygeoip benchmark database",
-        build_epoch=build_epoch,
-    )
+    writer = realistic_db.new_writer(build_epoch)
     for cidr, record in networks.items():
         writer.insert_network(IPSet([cidr]), record)
     partial = path.with_suffix(".partial")

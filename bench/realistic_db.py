@@ -97,6 +97,18 @@ def random_public_networks(rng: random.Random, count: int) -> list[str]:
     return sorted(networks, key=lambda text: ipaddress.ip_network(text).version)
 
 
+def new_writer(build_epoch: int | None = None) -> _DatedWriter:
+    """A City database writer with the benchmark databases' metadata."""
+    return _DatedWriter(
+        ip_version=6,
+        ipv4_compatible=True,
+        database_type="GeoLite2-City",
+        languages=["en", "ja", "ru"],
+        description="easygeoip benchmark database",
+        build_epoch=build_epoch,
+    )
+
+
 def build(networks: int = 300_000, *, seed: int = 1) -> Path:
     """The cached database with `networks` networks, built when missing."""
     path = CACHE_DIR / f"bench-city-{networks}-{seed}.mmdb"
@@ -105,13 +117,7 @@ def build(networks: int = 300_000, *, seed: int = 1) -> Path:
     rng = random.Random(seed)
     started = time.monotonic()
     records = city_records(rng)
-    writer = _DatedWriter(
-        ip_version=6,
-        ipv4_compatible=True,
-        database_type="GeoLite2-City",
-        languages=["en", "ja", "ru"],
-        description="easygeoip benchmark database",
-    )
+    writer = new_writer()
     for cidr in random_public_networks(rng, networks):
         writer.insert_network(IPSet([cidr]), rng.choice(records))
     CACHE_DIR.mkdir(parents=True, exist_ok=True)

@@ -93,20 +93,11 @@ class LookupResultSerializer(TrimmableSerializer):
     language = serializers.CharField()
 
 
-class NetworkSerializer(TrimmableSerializer):
+class NetworkSerializer(LookupResultSerializer):
     """A network of a listing: a lookup's body without query, name, ip_address and addresses."""
 
-    network = serializers.CharField()
-    continent = CodeNameSerializer(allow_null=True)
-    country = LookupCountrySerializer(allow_null=True)
-    registered_country = LookupCountrySerializer(allow_null=True)
-    subdivisions = LookupCountrySerializer(many=True)
-    city = CitySerializer(allow_null=True)
-    postal = PostalSerializer()
-    location = LookupLocationSerializer()
-    traits = TraitsSerializer()
-    database = DatabaseSerializer()
-    language = serializers.CharField()
+    query = name = ip_address = addresses = None  # DRF: a field set to None is removed
+    network = serializers.CharField()  # a listed network always has one
 
 
 class NetworkPageSerializer(serializers.Serializer):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import client as django_test_client
 from hypothesis import settings as hypothesis_settings
 
 from lookups import history
@@ -29,6 +30,7 @@ from lookups.tests.geoip_data import (
     build_city_database,
     build_dbip_city_database,
 )
+from lookups.web import middleware_stacks
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -73,6 +75,28 @@ def create_tz_world(cursor, polygons=TEST_POLYGONS) -> None:
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         create_tz_world(cursor)
+
+
+class _LookupClientHandler(middleware_stacks.LookupMiddlewareMixin, django_test_client.ClientHandler):
+    pass
+
+
+_client_init = django_test_client.Client.__init__
+
+
+def _routed_client_init(self, enforce_csrf_checks=False, *args, **kwargs):
+    _client_init(self, enforce_csrf_checks, *args, **kwargs)
+    self.handler = middleware_stacks.PathRouter(
+        site=self.handler, lookups=_LookupClientHandler(enforce_csrf_checks)
+    )
+
+
+@pytest.fixture(autouse=True)
+def _test_client_routed_as_production(monkeypatch):
+    """django.test.Client sends the lookup paths through the lookup middleware stack, as
+    config.wsgi does (lookups.web.middleware_stacks). DRF's APIClient, which signs users in
+    for the history API, keeps its one handler."""
+    monkeypatch.setattr(django_test_client.Client, "__init__", _routed_client_init)
 
 
 @pytest.fixture(scope="session")

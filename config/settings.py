@@ -115,17 +115,26 @@ MIDDLEWARE = [
     "lookups.web.throttling.RateLimitHeadersMiddleware",  # on every answer of a request that spent units
     "lookups.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # These three skip the public lookup API, which reads no session, user or message
-    # (lookups.web.middleware). CSRF's stays whole: `check --deploy` looks for it by name, and
-    # it costs little where views are exempt.
-    "lookups.web.middleware.SessionMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "lookups.web.middleware.AuthenticationMiddleware",
-    "lookups.web.middleware.MessageMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "lookups.web.middleware.AdminLoginLockoutMiddleware",  # django-axes, for /admin/ only
     # Innermost, so that it sees the views' exceptions: PostgreSQL not answering is a 503.
+    "lookups.web.middleware.DatabaseUnreachableMiddleware",
+]
+# The public lookup API and the web service (lookups.web.middleware_stacks.LOOKUP_PATHS) run these
+# only: MIDDLEWARE without static files, sessions, CSRF (their views are exempt), users, messages
+# and the admin's lockout. The same order, the same classes.
+LOOKUP_MIDDLEWARE = [
+    "lookups.web.middleware.RequestMetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "lookups.web.throttling.RateLimitHeadersMiddleware",
+    "lookups.web.middleware.ContentSecurityPolicyMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "lookups.web.middleware.DatabaseUnreachableMiddleware",
 ]
 

@@ -1,6 +1,5 @@
 """The Content-Security-Policy header on every response, the admin login lockout, a 503 for a
-PostgreSQL that does not answer, the middleware the lookup API does without, and the request
-latency histogram (/metrics).
+PostgreSQL that does not answer, and the request latency histogram (/metrics).
 
 Django 5.2 has no CSP support of its own (it arrives in 6.0). Our pages keep all JavaScript
 and CSS in static files, so a strict policy holds; a view that needs another policy sets the
@@ -13,9 +12,6 @@ import time
 
 from axes.middleware import AxesMiddleware
 from django.conf import settings
-from django.contrib.auth import middleware as auth_middleware
-from django.contrib.messages import middleware as messages_middleware
-from django.contrib.sessions import middleware as sessions_middleware
 from django.db import InterfaceError, OperationalError
 
 from lookups.metrics.instruments import count_rate_limited, observe_request
@@ -90,29 +86,6 @@ class DatabaseUnreachableMiddleware:
         first_line = (str(exception).strip().splitlines() or [type(exception).__name__])[0]
         logger.error("PostgreSQL did not answer while answering %s: %s", request.path, first_line)
         return errorpages.database_unavailable(request)
-
-
-# The public lookup endpoints read no session, user or message (they take no credentials, and
-# their throttle keys on the address): the middleware for those run everywhere but there, which
-# keeps the hot path's stack lean on purpose. The history API, the pages and the admin keep them.
-_LEAN_PREFIXES = ("/api/v1/lookup/", "/geoip/")
-
-
-def _outside_lean_paths(middleware_class):
-    class Scoped(middleware_class):
-        def __call__(self, request):
-            if request.path_info.startswith(_LEAN_PREFIXES):
-                return self.get_response(request)
-            return super().__call__(request)
-
-    Scoped.__name__ = Scoped.__qualname__ = middleware_class.__name__
-    Scoped.__doc__ = f"{middleware_class.__module__}.{middleware_class.__name__}, not on the lookup API."
-    return Scoped
-
-
-SessionMiddleware = _outside_lean_paths(sessions_middleware.SessionMiddleware)
-AuthenticationMiddleware = _outside_lean_paths(auth_middleware.AuthenticationMiddleware)
-MessageMiddleware = _outside_lean_paths(messages_middleware.MessageMiddleware)
 
 
 def _view_label(request) -> str:

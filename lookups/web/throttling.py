@@ -141,6 +141,8 @@ def spend(request, bucket: str, payer: str, *, cost: int = 1) -> None:
 
 def spend_on_lookups(request, queries: Sequence[object], *, bucket: str) -> None:
     """Charge the caller for looking up `queries` (one, or a batch's)."""
+    if not getattr(settings, _RATES[bucket]):
+        return  # no limit: not even the cost to work out
     if len(queries) > settings.LOOKUP_BATCH_MAX:
         return  # refused as batch_too_large before any lookup: it costs nothing
     spend(request, bucket, client_key(client_address(request)), cost=lookups_cost(queries))

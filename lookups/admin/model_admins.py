@@ -23,7 +23,7 @@ from leaflet import app_settings as leaflet_settings
 
 from lookups.admin import dashboard, update_changes
 from lookups.admin.history_queries import EstimatedCountPaginator, HistoryQuerySet, distinct_values
-from lookups.models import OUTCOME_OK, ApiKey, ApiKeyUsage, Lookup, TimeZoneSource, UpdateRun
+from lookups.models import OUTCOME_OK, ApiKey, ApiKeyUsage, Lookup, LookupDayCell, TimeZoneSource, UpdateRun
 from lookups.operator_messages import manage_command
 from lookups.web import credentials, history_filters
 
@@ -265,11 +265,15 @@ class LookupAdmin(RefusesNul, admin.ModelAdmin):
     def dashboard_view(self, request: HttpRequest) -> TemplateResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
+        tiles_url, tiles_options = _tiles()
         context = {
             **self.admin_site.each_context(request),
             "title": "Lookup history dashboard",
             "opts": self.opts,
             "stats": dashboard.cached_history_stats(),
+            "cell_degrees": LookupDayCell.CELL_DEGREES,
+            "tiles_url": tiles_url,
+            "tiles_attribution": tiles_options.get("attribution", ""),
             "cache_minutes": dashboard.CACHE_SECONDS // 60,
             "databases": dashboard.installed_databases(),
             "update_runs": dashboard.recent_update_runs(),

@@ -25,6 +25,18 @@ document.addEventListener("DOMContentLoaded", function () {
         }
     });
     tiles.addTo(map);
+    // Lines every 30 degrees, the equator stronger: where tiles do not load, the blank map keeps
+    // its bearings (drawn under the markers, never clickable).
+    for (var degrees = -60; degrees <= 60; degrees += 30) {
+        L.polyline([[degrees, -180], [degrees, 180]], {
+            className: "graticule", interactive: false, weight: degrees === 0 ? 1.5 : 0.75,
+        }).addTo(map);
+    }
+    for (degrees = -150; degrees <= 180; degrees += 30) {
+        L.polyline([[-85, degrees], [85, degrees]], {
+            className: "graticule", interactive: false, weight: 0.75,
+        }).addTo(map);
+    }
 
     function short(count) {
         if (count >= 1e6) {

@@ -191,7 +191,8 @@ def history_stats(*, days: int = DAYS, top: int = TOP, now: dt.datetime | None =
 
 
 def cached_history_stats() -> HistoryStats:
-    return cache.get_or_set(f"lookups:dashboard:{DAYS}:{TOP}", history_stats, timeout=CACHE_SECONDS)
+    # v2: HistoryStats gained the map and the requesters; a v1 entry (pickled) would lack them.
+    return cache.get_or_set(f"lookups:dashboard:v2:{DAYS}:{TOP}", history_stats, timeout=CACHE_SECONDS)
 
 
 @dataclass(frozen=True)

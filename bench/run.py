@@ -409,7 +409,11 @@ def main() -> None:
     dashboard = ""
     if args.dashboard_rows:
         log(f"dashboard: seeding {args.dashboard_rows:,} lookups, then its figures both ways")
-        psql(db_dsn, "TRUNCATE lookups_lookup, lookups_lookupdaycount, lookups_lookupdayquery")
+        psql(
+            db_dsn,
+            "TRUNCATE lookups_lookup, lookups_lookupdaycount, lookups_lookupdayquery, "
+            "lookups_lookupdaycell, lookups_lookupdayrequester",
+        )
         seed = [
             PYTHON,
             "manage.py",

@@ -90,6 +90,9 @@ class Lookup(models.Model):
     time_zone_source = models.CharField(max_length=16, choices=TimeZoneSource.choices, blank=True, default="")
     # Anonymised to /24 (IPv4) or /48 (IPv6) by default: see LOOKUP_REQUESTER_ADDRESS.
     requester = models.GenericIPAddressField(null=True, blank=True)
+    # The requester's country in the City database when the row was built (lookups.core.history_row),
+    # for the dashboard; "" when unknown or not kept. db_default: older spool files do not name it.
+    requester_country = models.CharField(max_length=2, blank=True, default="", db_default="")
     database_edition = models.CharField(max_length=64, blank=True, default="")
     database_build_date = models.DateTimeField(null=True, blank=True)
     # Set when the row is written (lookups.history), so that a row replayed from the disk spool
@@ -187,6 +190,47 @@ class LookupDayQuery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.query}: {self.lookups}"
+
+
+class LookupDayCell(models.Model):
+    """Looked-up locations per UTC day and grid cell (CELL_DEGREES wide, keyed by the floor of the
+    latitude and longitude), for the dashboard's map: kept like LookupDayCount (migration 0011). The
+    sums of the coordinates put the cell's marker at the mean of its lookups, not its corner."""
+
+    CELL_DEGREES = 1
+
+    day = models.DateField()
+    latitude_cell = models.SmallIntegerField()
+    longitude_cell = models.SmallIntegerField()
+    lookups = models.BigIntegerField(default=0)
+    latitude_sum = models.FloatField(default=0)
+    longitude_sum = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "latitude_cell", "longitude_cell"], name="lookupdaycell_day_cell_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} ({self.latitude_cell}, {self.longitude_cell}): {self.lookups}"
+
+
+class LookupDayRequester(models.Model):
+    """Lookups per UTC day and requester country (Lookup.requester_country), kept like LookupDayCount."""
+
+    day = models.DateField()
+    country_code = models.CharField(max_length=2, blank=True, default="")
+    lookups = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "country_code"], name="lookupdayrequester_day_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.country_code or '-'}: {self.lookups}"
 
 
 class UpdateRun(models.Model):

@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import Max, Sum
 from django.utils import timezone
 
+from lookups.admin.dashboard_map import CellMap, map_cells, requester_countries
 from lookups.core.geoip import city_reader
 from lookups.errors import DatabaseUnavailable
 from lookups.models import LookupDayCount, LookupDayQuery, UpdateRun
@@ -66,6 +67,8 @@ class HistoryStats:
     per_day: DayChart
     countries: tuple[Ranked, ...]
     queries: tuple[Ranked, ...]
+    map: CellMap  # where the period's lookups point (lookups.admin.dashboard_map)
+    requesters: tuple[Ranked, ...]  # the requesters' countries
 
     @property
     def tz_world_percent(self) -> float | None:
@@ -136,10 +139,12 @@ def _busiest_queries(first_day: dt.date, last_day: dt.date, top: int) -> list[tu
 
 
 def history_stats(*, days: int = DAYS, top: int = TOP, now: dt.datetime | None = None) -> HistoryStats:
-    """Lookups per day over the last `days` UTC days (today included), top countries and queries.
+    """Lookups per day over the last `days` UTC days (today included), top countries and queries,
+    the map of looked-up locations and the requesters' countries.
 
-    Read from the counts a trigger keeps per day (LookupDayCount, LookupDayQuery; migration 0009),
-    never from the history's rows: a few thousand small rows however many lookups there were.
+    Read from the counts triggers keep per day (LookupDayCount, LookupDayQuery: migration 0009;
+    LookupDayCell, LookupDayRequester: 0011), never from the history's rows: a few thousand small
+    rows however many lookups there were.
     """
     now = (now or timezone.now()).astimezone(dt.UTC)  # the counts are per UTC day
     first_day = now.date() - dt.timedelta(days=days - 1)
@@ -166,6 +171,7 @@ def history_stats(*, days: int = DAYS, top: int = TOP, now: dt.datetime | None =
         .order_by("-lookups", "country_code")[:top]
     )
     queries = _busiest_queries(first_day, now.date(), top)
+    requesters = requester_countries(first_day, top=top)
     return HistoryStats(
         days=days,
         since=since,
@@ -179,11 +185,14 @@ def history_stats(*, days: int = DAYS, top: int = TOP, now: dt.datetime | None =
             [(f"{row['country_code']} · {row['name']}".rstrip(" ·"), row["lookups"]) for row in countries]
         ),
         queries=_ranked(queries),
+        map=map_cells(first_day),
+        requesters=_ranked([(f"{row.code} · {row.name}".rstrip(" ·"), row.lookups) for row in requesters]),
     )
 
 
 def cached_history_stats() -> HistoryStats:
-    return cache.get_or_set(f"lookups:dashboard:{DAYS}:{TOP}", history_stats, timeout=CACHE_SECONDS)
+    # v2: HistoryStats gained the map and the requesters; a v1 entry (pickled) would lack them.
+    return cache.get_or_set(f"lookups:dashboard:v2:{DAYS}:{TOP}", history_stats, timeout=CACHE_SECONDS)
 
 
 @dataclass(frozen=True)

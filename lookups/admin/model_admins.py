@@ -23,7 +23,7 @@ from leaflet import app_settings as leaflet_settings
 
 from lookups.admin import dashboard, update_changes
 from lookups.admin.history_queries import EstimatedCountPaginator, HistoryQuerySet, distinct_values
-from lookups.models import OUTCOME_OK, ApiKey, ApiKeyUsage, Lookup, TimeZoneSource, UpdateRun
+from lookups.models import OUTCOME_OK, ApiKey, ApiKeyUsage, Lookup, LookupDayCell, TimeZoneSource, UpdateRun
 from lookups.operator_messages import manage_command
 from lookups.web import credentials, history_filters
 
@@ -270,6 +270,10 @@ class LookupAdmin(RefusesNul, admin.ModelAdmin):
             "title": "Lookup history dashboard",
             "opts": self.opts,
             "stats": dashboard.cached_history_stats(),
+            "cell_degrees": LookupDayCell.CELL_DEGREES,
+            # The lookup page's tiles (https, allowed by the Content-Security-Policy's default).
+            "tiles_url": settings.MAP_TILE_URL,
+            "tiles_attribution": settings.MAP_TILE_ATTRIBUTION,
             "cache_minutes": dashboard.CACHE_SECONDS // 60,
             "databases": dashboard.installed_databases(),
             "update_runs": dashboard.recent_update_runs(),

@@ -1,5 +1,5 @@
 """A lookup as the history keeps it: the row (lookups.history's plain dict) for a result or a failure,
-and the requester's address anonymised as LOOKUP_REQUESTER_ADDRESS says."""
+the requester's address anonymised as LOOKUP_REQUESTER_ADDRESS says, and that address's country."""
 
 import datetime as dt
 import functools
@@ -9,7 +9,8 @@ from django.conf import settings
 
 from lookups import history
 from lookups.core.answer import LookupResult
-from lookups.errors import LookupFailed
+from lookups.core.geoip import DatabaseInfo, GeoIPReader, city_reader
+from lookups.errors import DatabaseUnavailable, LookupFailed
 from lookups.models import OUTCOME_OK
 
 
@@ -34,6 +35,30 @@ def _anonymised(address: str, keep_whole: bool) -> str | None:
     return str(ipaddress.IPv6Address(int(parsed) & ~((1 << 80) - 1)))
 
 
+def requester_country(address: str | None, *, reader: GeoIPReader | None = None) -> str:
+    """The ISO code of the country the City database places `address` in (the requester as
+    stored, so nothing when it is not kept); "" when unknown, or when no database is open."""
+    if not address:
+        return ""
+    reader = reader or city_reader()
+    try:
+        return _country_in(reader, reader.info(), address)
+    except DatabaseUnavailable:
+        return ""
+
+
+# The same requesters ask again and again: one database read per requester and build. The reader
+# is the process's long-lived one (it swaps the file underneath), the info changes with the build.
+@functools.lru_cache(maxsize=4096)
+def _country_in(reader: GeoIPReader, info: DatabaseInfo, address: str) -> str:
+    try:
+        record, _network, _info = reader.get(ipaddress.ip_address(address))
+    except ValueError:
+        return ""
+    country = (record or {}).get("country") or {}
+    return (country.get("iso_code") or "")[:2]
+
+
 def _english(place: dict | None) -> str:
     return ((place.get("names") or {}).get("en") or "") if place else ""
 
@@ -50,11 +75,13 @@ def history_row(
     """The history row for a result or a failure; `requester` as the request gave it.
     `created_at`: a batch's one time (now, by default)."""
     values = {} if created_at is None else {"created_at": created_at}
+    requester = anonymise_address(requester)
     row = history.new_row(
         # PostgreSQL text cannot hold NUL: keep a visible stand-in rather than lose the row.
         query=query.strip()[:255].replace("\x00", "\ufffd"),
         channel=channel,
-        requester=anonymise_address(requester),
+        requester=requester,
+        requester_country=requester_country(requester),
         api_key_id=api_key_id,
         **values,
     )

@@ -140,6 +140,8 @@ CHANNEL_WEIGHTS = {Channel.API: 55, Channel.WEB: 30, Channel.BATCH: 15}
 # Relative traffic by hour of day (UTC): quiet at night in Europe, busy in the afternoon.
 HOUR_WEIGHTS = [3, 2, 2, 2, 2, 3, 4, 6, 8, 9, 10, 10, 10, 11, 11, 11, 10, 9, 8, 7, 6, 5, 4, 3]
 REQUESTER_NETWORKS = ["192.0.2.0", "198.51.100.0", "203.0.113.0", "2001:db8:1::", "2001:db8:2::"]
+# Made up (documentation networks have no country), so that the dashboard has requester countries.
+REQUESTER_COUNTRIES = dict(zip(REQUESTER_NETWORKS, ["US", "DE", "GB", "FR", "JP"], strict=True))
 # DB-IP databases carry no time zone: their share of answers comes from the tz_world polygons.
 TZ_WORLD_SHARE = 0.15
 
@@ -233,6 +235,7 @@ class HistoryFaker:
             "outcome": outcome,
             "requester": rng.choice(REQUESTER_NETWORKS),
         }
+        row["requester_country"] = REQUESTER_COUNTRIES[row["requester"]]
         if outcome != OUTCOME_OK:
             row["query"] = rng.choice(FAILURE_QUERIES[outcome])
             return row

@@ -24,7 +24,13 @@ DAYS_AHEAD = 7
 # DDL on the history waits no longer than this for a lock (a long admin query holding one), and
 # fails rather than make every lookup's write queue up behind it; the next run tries again.
 LOCK_TIMEOUT = "5s"
-COUNT_TABLES = ("lookups_lookupdaycount", "lookups_lookupdayquery")
+# The dashboard's per-day tables (migrations 0009 and 0011), whose days go with their partition.
+COUNT_TABLES = (
+    "lookups_lookupdaycount",
+    "lookups_lookupdayquery",
+    "lookups_lookupdaycell",
+    "lookups_lookupdayrequester",
+)
 
 _BOUND = re.compile(r"FOR VALUES FROM \((?:MINVALUE|'([^']+)')\) TO \((?:MAXVALUE|'([^']+)')\)")
 

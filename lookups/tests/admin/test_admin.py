@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.test import Client
 
 from lookups.admin import history_queries
+from lookups.admin.dashboard_map import MapCell
 from lookups.admin.history_queries import HistoryQuerySet
 from lookups.admin.model_admins import NUL_IN_FILTER_MESSAGE
 from lookups.models import Lookup, UpdateRun
@@ -369,12 +370,23 @@ def test_export_defuses_spreadsheet_formulas(viewer_client):
 
 
 def test_dashboard(viewer_client, city_database, django_assert_max_num_queries):
-    make_lookup(created_at=ago(hours=1), query="github.com")
-    make_lookup(created_at=ago(hours=2), query="github.com", time_zone_source="tz_world")
-    make_lookup(created_at=ago(days=3), query="example.com", country_code="DE", country_name="Germany")
-    make_failed_lookup(created_at=ago(days=3))
-    make_lookup(created_at=ago(days=45), query="too-old.example.com", country_code="FR")
-    with django_assert_max_num_queries(8):
+    make_lookup(created_at=ago(hours=1), query="github.com", requester_country="SE")
+    make_lookup(
+        created_at=ago(hours=2), query="github.com", time_zone_source="tz_world", requester_country="GB"
+    )
+    make_lookup(
+        created_at=ago(days=3),
+        query="example.com",
+        country_code="DE",
+        country_name="Germany",
+        location=Point(13.4, 52.52, srid=4326),
+        requester_country="SE",
+    )
+    make_failed_lookup(created_at=ago(days=3), requester_country="SE")
+    make_lookup(
+        created_at=ago(days=45), query="too-old.example.com", country_code="FR", requester_country="FR"
+    )
+    with django_assert_max_num_queries(10):
         response = viewer_client.get(DASHBOARD)
     assert response.status_code == HTTPStatus.OK
     stats = response.context["stats"]
@@ -387,7 +399,15 @@ def test_dashboard(viewer_client, city_database, django_assert_max_num_queries):
     ]
     assert (stats.queries[0].label, stats.queries[0].value) == ("github.com", 2)
     assert len(stats.per_day.bars) == 30
+    # The map: one marker per cell, at its lookups' mean; the old lookup's cell is out of the period.
+    assert stats.map.cells == (MapCell(51.5142, -0.0931, 2), MapCell(52.52, 13.4, 1))
+    assert (stats.map.total_cells, stats.map.lookups) == (2, 3)
+    # The requesters' countries, failures included, named where a looked-up country names them.
+    assert [(row.label, row.value) for row in stats.requesters] == [("SE", 3), ("GB · United Kingdom", 1)]
     page = response.content.decode()
+    assert 'data-cells="[[51.5142, -0.0931, 2], [52.52, 13.4, 1]]"' in page
+    assert "3 located lookups in 2 cells of 1°" in page
+    assert "/static/vendor/leaflet.markercluster/leaflet.markercluster.js" in page
     assert '<svg class="day-chart"' in page
     assert "<script" not in page.split('id="content-main"')[1]
     assert ' style="' not in page.split('id="content-main"')[1]
@@ -422,6 +442,9 @@ def test_dashboard_figures_are_cached_for_a_few_minutes(viewer_client, django_as
 def test_dashboard_without_lookups_or_a_database(viewer_client, geoip_dir):
     page = viewer_client.get(DASHBOARD).content.decode()
     assert "No lookups yet." in page
+    assert "No lookups with a location in the last 30 days." in page
+    assert 'class="dashboard-map"' not in page
+    assert "No lookups from a requester of known country yet." in page
     assert "No answers with a time zone" in page
     assert "No GeoIP database is installed" in page
 

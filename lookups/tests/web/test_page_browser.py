@@ -6,7 +6,9 @@ tile requests. Screenshots go to test-artifacts/browser/ for a person to look at
 """
 
 import csv
+import datetime as dt
 import re
+import urllib.request
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import quote
@@ -15,6 +17,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.gis.geos import Point
+from django.utils import timezone
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
 from conftest import BASE_DIR, live_environment, run_gunicorn, wait_until
@@ -625,18 +628,24 @@ def test_a_long_query_stays_in_its_error_box(browser, server, size, options):
     session.check_console()
 
 
-@pytest.fixture
-def staff_browsing(browser, server, django_user_model):
+def signed_in_staff(browser, base_url: str, django_user_model) -> Browsing:
+    """A browser signed in to the admin of the server at `base_url` as a new superuser."""
     # Hashed as the server (production settings) checks it, not with the tests' fast hasher.
     hashed = PBKDF2PasswordHasher().encode("the right password 42", PBKDF2PasswordHasher().salt())
     django_user_model.objects.create(username="admin", password=hashed, is_staff=True, is_superuser=True)
-    session = Browsing(browser, server.url, viewport={"width": 1280, "height": 900})
+    session = Browsing(browser, base_url, viewport={"width": 1280, "height": 900})
     page = session.page
     page.goto("/admin/login/")
     page.fill("#id_username", "admin")
     page.fill("#id_password", "the right password 42")
     page.click("input[type=submit]")
     expect(page.locator("#user-tools")).to_contain_text("admin")
+    return session
+
+
+@pytest.fixture
+def staff_browsing(browser, server, django_user_model):
+    session = signed_in_staff(browser, server.url, django_user_model)
     yield session
     session.close()
     session.check_console()
@@ -723,3 +732,88 @@ def test_the_batch_page_is_centred_like_the_home_page(browser, server):
     session.check_console()
     assert boxes["/batch"]["x"] == boxes["/"]["x"]
     assert boxes["/batch"]["width"] == boxes["/"]["width"]
+
+
+# Where the dashboard map's made-up lookups point: (latitude, longitude, lookups), a city a cell.
+WORLD_LOOKUPS = [
+    (40.7128, -74.006, 40),  # New York
+    (34.0522, -118.2437, 18),  # Los Angeles
+    (-23.5505, -46.6333, 25),  # São Paulo
+    (48.8566, 2.3522, 15),  # Paris
+    (6.5244, 3.3792, 9),  # Lagos
+    (19.076, 72.8777, 20),  # Mumbai
+    (35.6762, 139.6503, 30),  # Tokyo
+    (-33.8688, 151.2093, 12),  # Sydney
+]
+
+
+def api_lookup(base_url: str, query: str, *, requester: str) -> None:
+    request = urllib.request.Request(
+        f"{base_url}/api/v1/lookup/{query}", headers={"X-Forwarded-For": requester}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == HTTPStatus.OK
+
+
+def test_the_dashboard_maps_where_lookups_point_without_tiles(
+    browser, live_geoip_dir, dns_server, collected_static, tmp_path_factory, django_user_model
+):
+    """Markers for the period's cells, clustered, each showing its lookups, on a blank map (tiles
+    cannot load here); the requesters' countries as the server's City database placed them."""
+    now = timezone.now()
+    Lookup.objects.bulk_create(  # one statement: the trigger counts them at once
+        Lookup(
+            query=f"city-{index}",
+            channel="api",
+            location=Point(longitude, latitude, srid=4326),
+            country_code="US" if longitude < -60 else "",
+            created_at=now - dt.timedelta(hours=index % 50),
+            requester_country="US",
+        )
+        for latitude, longitude, lookups in WORLD_LOOKUPS
+        for index in range(lookups)
+    )
+    # A server of its own: another test's visit would have cached the dashboard's figures.
+    with start_server(
+        tmp_path_factory,
+        geoip_dir=live_geoip_dir,
+        dns_server=dns_server,
+        static_root=collected_static,
+        TRUSTED_PROXIES="127.0.0.1",
+    ) as live:
+        # Real lookups, written behind: requesters in Sweden and in Great Britain.
+        for _ in range(3):
+            api_lookup(live.url, LONDON_IP, requester="89.160.20.5")
+        for _ in range(2):
+            api_lookup(live.url, LINKOPING_IP, requester="81.2.69.7")
+        wait_until(lambda: Lookup.objects.filter(query__in=[LONDON_IP, LINKOPING_IP]).count() >= 5)
+        assert (
+            sorted(
+                Lookup.objects.filter(query__in=[LONDON_IP, LINKOPING_IP]).values_list(
+                    "query", "requester_country"
+                )
+            )
+            == [(LONDON_IP, "SE")] * 3 + [(LINKOPING_IP, "GB")] * 2
+        )
+        session = signed_in_staff(browser, live.url, django_user_model)
+        page = session.page
+        page.goto("/admin/lookups/lookup/dashboard/")
+        markers = page.locator(".dashboard-map .marker-cluster")
+        expect(markers.first).to_be_visible()
+        expect(page.locator(".dashboard-map-tiles-note")).to_be_visible()  # and the map still works
+        # Every located lookup is counted once, in one marker or cluster or another.
+        located = sum(lookups for _, _, lookups in WORLD_LOOKUPS) + 5
+        shown = [int(text) for text in page.locator(".dashboard-map .marker-cluster span").all_inner_texts()]
+        assert sum(shown) == located
+        assert len(shown) > 3  # clusters, not one blob: the continents stay apart
+        map_box = page.locator(".dashboard-map").bounding_box()
+        assert map_box["width"] > 500
+        assert map_box["height"] > 300
+        requesters = page.locator("section[aria-labelledby=requesters-title] tr")
+        expect(requesters).to_have_count(3)
+        expect(requesters.nth(0)).to_contain_text("US")
+        expect(requesters.nth(1)).to_contain_text("SE · Sweden")
+        expect(requesters.nth(2)).to_contain_text("GB · United Kingdom")
+        session.screenshot("admin-dashboard-map")
+        session.close()
+        session.check_console()

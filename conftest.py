@@ -23,7 +23,9 @@ from lookups.history import breaker as history_breaker
 from lookups.history import flusher as history_flusher
 from lookups.tests.dns_server import LocalDNSServer
 from lookups.tests.geoip_data import (
+    AT_SEA_IP,
     BERLIN_IP,
+    LINKOPING_IP,
     LONDON_IP,
     UNKNOWN_PUBLIC_IP,
     build_city_database,
@@ -46,6 +48,14 @@ DNS_RECORDS = {
     "internal.example.com": ["10.1.2.3", "fd00::1", "127.0.0.1"],
     "unknown.example.com": [UNKNOWN_PUBLIC_IP],
     "xn--bcher-kva.example": [BERLIN_IP],  # bücher.example
+}
+
+# Reverse names (PTR): London's confirmed forward, Linköping's an internal name (never confirmed),
+# the one at sea never answered. Other addresses have none (NXDOMAIN).
+PTR_RECORDS = {
+    LONDON_IP: ["london.example.com."],
+    LINKOPING_IP: ["internal.example.com."],
+    AT_SEA_IP: None,
 }
 
 # A box over Sweden (lon 11..24, lat 55..69) with a hole over Lake Vättern's north end, and
@@ -77,7 +87,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(scope="session")
 def dns_server():
-    server = LocalDNSServer(DNS_RECORDS).start()
+    server = LocalDNSServer(DNS_RECORDS, PTR_RECORDS).start()
     yield server
     server.stop()
 

@@ -356,6 +356,11 @@ DNS_SLOT_DIR = Path(env_str("DNS_SLOT_DIR") or Path(tempfile.gettempdir()) / "ea
 # A name whose resolution timed out is answered the same, without a query, for this many seconds
 # (per process); short, since an outage of the name servers is remembered as long for each name.
 DNS_NEGATIVE_TTL = env_float("DNS_NEGATIVE_TTL", 10.0)
+# Reverse DNS (?rdns=1, lookups.core.reverse_dns): the PTR query and its forward check together
+# within this many seconds, then the lookup is answered with what came. Answers are cached this
+# many seconds (timeouts and failures DNS_NEGATIVE_TTL); 0 caches none.
+RDNS_TIMEOUT = env_float("RDNS_TIMEOUT", 0.5)
+RDNS_CACHE_TTL = env_float("RDNS_CACHE_TTL", 3600.0)
 
 LOOKUP_BATCH_MAX = env_int("LOOKUP_BATCH_MAX", 1000)
 # A batch resolves at most this many distinct names (the others answer too_many_names), with

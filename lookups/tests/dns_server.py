@@ -8,6 +8,7 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
+import dns.reversename
 import dns.rrset
 
 # Names that misbehave on purpose.
@@ -16,10 +17,16 @@ GARBAGE_NAME = "garbage.test.example"  # answers with bytes that are not DNS
 
 
 class LocalDNSServer:
-    """Answers A and AAAA from `records` ({name: [address, ...]}), NXDOMAIN otherwise."""
+    """Answers A and AAAA from `records` ({name: [address, ...]}), PTR from `pointers` ({address:
+    [name, ...]}, names as DNS text, escapes allowed; None: that reverse name never answers), and
+    NXDOMAIN otherwise."""
 
-    def __init__(self, records: dict[str, list[str]]):
+    def __init__(self, records: dict[str, list[str]], pointers: dict[str, list[str] | None] | None = None):
         self.records = {name.lower().rstrip("."): addresses for name, addresses in records.items()}
+        self.pointers = {
+            dns.reversename.from_address(address).to_text().rstrip(".").lower(): names
+            for address, names in (pointers or {}).items()
+        }
         self.queries: list[tuple[str, str]] = []
         # Seconds to wait before each answer (slow DNS), and a switch that silences everything.
         self.delay = 0.0
@@ -79,6 +86,13 @@ class LocalDNSServer:
             return wire[:2] + b"\xff" * 7
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
+        if name in self.pointers:
+            names = self.pointers[name]
+            if names is None:
+                return None
+            if rdtype == "PTR":
+                response.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", "PTR", names))
+            return response.to_wire()
         if name not in self.records:
             response.set_rcode(dns.rcode.NXDOMAIN)
             return response.to_wire()

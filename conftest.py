@@ -95,10 +95,14 @@ def dns_server():
 @pytest.fixture(autouse=True)
 def local_dns(settings, dns_server, tmp_path):
     """No test ever asks the outside world's DNS: the default resolver asks ours. Each test has
-    DNS slots and a negative cache of its own (lookups.core.dns_limits)."""
+    DNS slots and a negative cache of its own (lookups.core.dns_limits), and a cache of its own
+    (reverse names are kept there: lookups.core.reverse_dns)."""
     settings.DNS_NAMESERVERS = [dns_server.address]
     settings.DNS_TIMEOUT = 1.0
     settings.DNS_SLOT_DIR = tmp_path / "dns-slots"
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": str(tmp_path)}
+    }
     resolver_module._default_resolver = None
     dns_limits.forget_timeouts()
     yield dns_server

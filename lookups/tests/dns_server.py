@@ -14,14 +14,17 @@ import dns.rrset
 # Names that misbehave on purpose.
 SILENT_NAME = "silent.test.example"  # never answers (nor do its subdomains): the resolver must time out
 GARBAGE_NAME = "garbage.test.example"  # answers with bytes that are not DNS
+SERVER_FAILURE = "SERVFAIL"  # as an address's pointers: its reverse name is answered SERVFAIL
 
 
 class LocalDNSServer:
     """Answers A and AAAA from `records` ({name: [address, ...]}), PTR from `pointers` ({address:
-    [name, ...]}, names as DNS text, escapes allowed; None: that reverse name never answers), and
-    NXDOMAIN otherwise."""
+    [name, ...]}, names as DNS text, escapes allowed; None: that reverse name never answers;
+    SERVER_FAILURE: SERVFAIL), and NXDOMAIN otherwise."""
 
-    def __init__(self, records: dict[str, list[str]], pointers: dict[str, list[str] | None] | None = None):
+    def __init__(
+        self, records: dict[str, list[str]], pointers: dict[str, list[str] | str | None] | None = None
+    ):
         self.records = {name.lower().rstrip("."): addresses for name, addresses in records.items()}
         self.pointers = {
             dns.reversename.from_address(address).to_text().rstrip(".").lower(): names
@@ -90,7 +93,9 @@ class LocalDNSServer:
             names = self.pointers[name]
             if names is None:
                 return None
-            if rdtype == "PTR":
+            if names == SERVER_FAILURE:
+                response.set_rcode(dns.rcode.SERVFAIL)
+            elif rdtype == "PTR":
                 response.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", "PTR", names))
             return response.to_wire()
         if name not in self.records:

@@ -17,7 +17,7 @@ from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
 from lookups import history
-from lookups.core import dns_limits
+from lookups.core import dns_limits, reverse_dns
 from lookups.core import resolver as resolver_module
 from lookups.history import breaker as history_breaker
 from lookups.history import flusher as history_flusher
@@ -105,9 +105,11 @@ def local_dns(settings, dns_server, tmp_path):
     }
     resolver_module._default_resolver = None
     dns_limits.forget_timeouts()
+    reverse_dns.forget_cache_failure()
     yield dns_server
     resolver_module._default_resolver = None
     dns_limits.forget_timeouts()
+    reverse_dns.forget_cache_failure()
 
 
 @pytest.fixture(autouse=True)

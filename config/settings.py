@@ -249,9 +249,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Redis or Valkey, shared by every worker and instance: the rate limits' counters (Rate limits,
 # below) and Django's cache. Empty: the limits count on this machine's disk, the cache per worker.
 REDIS_URL = env_str("REDIS_URL")
+# A Redis that stalls must not stall a request: the cache gives up (a miss) after a quarter second
+# rather than holding, say, a reverse name's lookup past RDNS_TIMEOUT.
+CACHE_REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": CACHE_REDIS_OPTIONS,
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

@@ -16,6 +16,7 @@ shares that way. Complete answers (ok, none, invalid) are kept RDNS_CACHE_TTL se
 
 import ipaddress
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -115,12 +116,28 @@ def _host_name(record) -> str | None:
 
 # --- The cache ----------------------------------------------------------------------------------
 
+# After the cache failed (Redis away or stalling), leave it alone for this long: each try could
+# wait its socket timeouts (settings.CACHE_REDIS_OPTIONS), on every reverse name.
+CACHE_RETRY_INTERVAL = 5.0
+_cache_state = {"failed_at": -math.inf}
+
+
+def _cache_usable() -> bool:
+    return time.monotonic() - _cache_state["failed_at"] >= CACHE_RETRY_INTERVAL
+
+
+def _cache_failed(what: str, exc: Exception) -> None:
+    _cache_state["failed_at"] = time.monotonic()
+    logger.warning("Reverse DNS cache %s (left alone for %ss): %s", what, CACHE_RETRY_INTERVAL, exc)
+
 
 def _cached(address: str) -> ReverseName | None:
+    if not _cache_usable():
+        return None
     try:
         value = cache.get(_CACHE_PREFIX + address)
     except Exception as exc:  # a cache that fails is a cache that misses
-        logger.warning("Reverse DNS cache unreadable: %s", exc)
+        _cache_failed("unreadable", exc)
         return None
     if not isinstance(value, tuple) or len(value) != 3 or value[0] not in STATUSES:
         return None
@@ -129,9 +146,14 @@ def _cached(address: str) -> ReverseName | None:
 
 def _remember(address: str, answer: ReverseName) -> None:
     ttl = settings.RDNS_CACHE_TTL if answer.status in (OK, NONE, INVALID) else settings.DNS_NEGATIVE_TTL
-    if ttl <= 0:
+    if ttl <= 0 or not _cache_usable():
         return
     try:
         cache.set(_CACHE_PREFIX + address, (answer.status, answer.name, answer.verified), timeout=ttl)
     except Exception as exc:  # the answer stands without its copy
-        logger.warning("Reverse DNS cache unwritable: %s", exc)
+        _cache_failed("unwritable", exc)
+
+
+def forget_cache_failure() -> None:
+    """Use the cache again at once (tests: each has a cache of its own)."""
+    _cache_state["failed_at"] = -math.inf

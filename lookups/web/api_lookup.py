@@ -114,7 +114,7 @@ def _lookup(
 ) -> ApiError:
     try:
         # Every caller by address: these endpoints take no credentials, so no session exempts anyone.
-        throttling.spend_on_lookups(request, [query], bucket=throttling.API)
+        throttling.spend_on_lookups(request, [query], bucket=throttling.API, reverse_dns=rdns)
         result = pipeline.lookup(query, channel=Channel.API, requester=requester, with_reverse_dns=rdns)
     except Exception as exc:
         return _error(exc, request)

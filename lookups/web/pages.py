@@ -44,7 +44,7 @@ def lookup_outcome(request: HttpRequest, query: str) -> tuple[dict, int, dict[st
     comparing = alternative is not None and alternative.is_available()
     rdns = request.GET.get("rdns") == "1"  # the result's "Look up the reverse name" link
     try:
-        throttling.spend_on_lookups(request, [query], bucket=throttling.PAGES)
+        throttling.spend_on_lookups(request, [query], bucket=throttling.PAGES, reverse_dns=rdns)
         if comparing:
             comparison = pipeline.compare(query, channel=Channel.WEB, requester=client_address(request))
             if isinstance(comparison.primary, LookupFailed):

@@ -1,5 +1,6 @@
 """Reverse names checked forward, against a local DNS server of this module's own (real UDP)."""
 
+import socket
 import time
 
 import pytest
@@ -170,6 +171,30 @@ def test_a_cache_that_fails_is_a_cache_that_misses(resolver, settings):
     expected = ReverseName("ok", "host.example.com", verified=True)
     assert reverse_name("192.0.2.1", client=CLIENT, resolver=resolver) == expected
     assert reverse_name("192.0.2.1", client=CLIENT, resolver=resolver) == expected
+
+
+def test_a_redis_that_stalls_is_left_alone_after_its_first_timeout(resolver, settings):
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+                "OPTIONS": settings.CACHE_REDIS_OPTIONS,
+            }
+        }
+        expected = ReverseName("ok", "host.example.com", verified=True)
+        started = time.monotonic()
+        assert reverse_name("192.0.2.1", client=CLIENT, resolver=resolver) == expected
+        first = time.monotonic() - started
+        started = time.monotonic()
+        assert reverse_name("192.0.2.1", client=CLIENT, resolver=resolver) == expected
+        second = time.monotonic() - started
+    # Given up on (about a quarter second; without the socket timeouts it would wait for ever),
+    # then not asked again, nor written to, for CACHE_RETRY_INTERVAL.
+    assert first < 2.0
+    assert second < first / 2
 
 
 def test_busy_at_once_when_the_clients_slots_are_held(server, resolver, settings):

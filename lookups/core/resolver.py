@@ -145,6 +145,12 @@ class Resolver:
             ]
         else:
             self._resolver = dns.resolver.Resolver(configure=True)
+            # dnspython keeps resolv.conf's servers as text; records() asks each server itself.
+            port = self._resolver.port
+            self._resolver.nameservers = [
+                dns.nameserver.Do53Nameserver(server, port) if isinstance(server, str) else server
+                for server in self._resolver.nameservers
+            ]
         # Never apply search domains: "db" must not become "db.internal.example".
         self._resolver.search = []
         self._resolver.use_search_by_default = False

@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 OK = "ok"  # a name: `verified` says whether it resolves back to the address
 NONE = "none"  # no PTR record (NXDOMAIN, or a name without PTR)
 INVALID = "invalid"  # PTR records, none of them a host name (not shown)
-TIMEOUT = "timeout"  # no complete answer within RDNS_TIMEOUT (the name, when the PTR came)
-ERROR = "error"  # the name servers failed (SERVFAIL, REFUSED, answers that are not DNS)
+# With TIMEOUT and ERROR, the name when the PTR came but its forward check did not.
+TIMEOUT = "timeout"  # no complete answer within RDNS_TIMEOUT
+ERROR = "error"  # the name servers failed (SERVFAIL, REFUSED)
 BUSY = "busy"  # no DNS slot free for it: not asked
 STATUSES = (OK, NONE, INVALID, TIMEOUT, ERROR, BUSY)
 
@@ -77,7 +78,7 @@ def _ask(address, resolver: Resolver, budget: float) -> ReverseName:
     deadline = time.monotonic() + budget
     try:
         pointers = resolver.records(dns.reversename.from_address(str(address)), "PTR", timeout=budget)
-    except Exception as exc:  # every failure is an answer here, never the lookup's error
+    except (dns.exception.DNSException, OSError) as exc:  # an answer here, never the lookup's error
         return ReverseName(_failure(exc))
     names = list(dict.fromkeys(name for name in map(_host_name, pointers) if name))
     if not names:
@@ -91,8 +92,8 @@ def _ask(address, resolver: Resolver, budget: float) -> ReverseName:
             forward = resolver.records(name, rdtype, timeout=remaining)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             continue
-        except Exception:  # unconfirmed within the budget: shown, not verified
-            return ReverseName(TIMEOUT, names[0])
+        except (dns.exception.DNSException, OSError) as exc:  # the name stands, unconfirmed
+            return ReverseName(_failure(exc), names[0])
         if any(ipaddress.ip_address(record.address) == address for record in forward):
             return ReverseName(OK, name, verified=True)
     return ReverseName(OK, names[0])

@@ -14,16 +14,16 @@ import dns.rrset
 # Names that misbehave on purpose.
 SILENT_NAME = "silent.test.example"  # never answers (nor do its subdomains): the resolver must time out
 GARBAGE_NAME = "garbage.test.example"  # answers with bytes that are not DNS
-SERVER_FAILURE = "SERVFAIL"  # as an address's pointers: its reverse name is answered SERVFAIL
+SERVER_FAILURE = "SERVFAIL"  # as a name's records or an address's pointers: answered SERVFAIL
 
 
 class LocalDNSServer:
     """Answers A and AAAA from `records` ({name: [address, ...]}), PTR from `pointers` ({address:
-    [name, ...]}, names as DNS text, escapes allowed; None: that reverse name never answers;
-    SERVER_FAILURE: SERVFAIL), and NXDOMAIN otherwise."""
+    [name, ...]}, names as DNS text, escapes allowed; None: that reverse name never answers), and
+    NXDOMAIN otherwise. SERVER_FAILURE as a name's records or an address's pointers: SERVFAIL."""
 
     def __init__(
-        self, records: dict[str, list[str]], pointers: dict[str, list[str] | str | None] | None = None
+        self, records: dict[str, list[str] | str], pointers: dict[str, list[str] | str | None] | None = None
     ):
         self.records = {name.lower().rstrip("."): addresses for name, addresses in records.items()}
         self.pointers = {
@@ -100,6 +100,9 @@ class LocalDNSServer:
             return response.to_wire()
         if name not in self.records:
             response.set_rcode(dns.rcode.NXDOMAIN)
+            return response.to_wire()
+        if self.records[name] == SERVER_FAILURE:
+            response.set_rcode(dns.rcode.SERVFAIL)
             return response.to_wire()
         wanted = [a for a in self.records[name] if (":" in a) == (rdtype == "AAAA")]
         if wanted and rdtype in ("A", "AAAA"):

@@ -80,9 +80,9 @@ class ReverseDnsSerializer(TrimmableSerializer):
         choices=["ok", "none", "invalid", "timeout", "error", "busy"],
         help_text=(
             "ok: a PTR name (name); none: no PTR record; invalid: PTR records that are no host name; "
-            "timeout: no complete answer within RDNS_TIMEOUT (name set when the PTR came but its "
-            "forward check did not); error: the name servers failed; busy: no DNS slot was free, "
-            "nothing was asked."
+            "timeout: no complete answer within RDNS_TIMEOUT; error: the name servers failed (with "
+            "either, name is set when the PTR came but its forward check did not); busy: no DNS slot "
+            "was free, nothing was asked."
         ),
     )
     name = serializers.CharField(

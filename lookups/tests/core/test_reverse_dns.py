@@ -21,6 +21,7 @@ RECORDS = {
     "second.example.com": ["192.0.2.8"],
     "also.example.com": ["192.0.2.9"],
     LONGEST_NAME: ["192.0.2.10"],
+    "failing.example.com": SERVER_FAILURE,
 }
 POINTERS = {
     "192.0.2.1": ["host.example.com."],
@@ -35,6 +36,7 @@ POINTERS = {
     "192.0.2.9": ["elsewhere.example.com.", "also.example.com."],
     "192.0.2.10": [LONGEST_NAME + "."],
     "192.0.2.11": SERVER_FAILURE,
+    "192.0.2.12": ["failing.example.com."],  # whose forward check is answered SERVFAIL
 }
 CLIENT = "198.51.100.7"
 
@@ -128,6 +130,12 @@ def test_name_servers_that_fail_are_an_error_at_once(resolver):
     started = time.monotonic()
     assert reverse_name("192.0.2.11", client=CLIENT, resolver=resolver) == ReverseName("error")
     assert time.monotonic() - started < 0.1
+
+
+def test_a_forward_check_the_servers_fail_leaves_the_name_unverified(resolver):
+    assert reverse_name("192.0.2.12", client=CLIENT, resolver=resolver) == ReverseName(
+        "error", "failing.example.com", verified=False
+    )
 
 
 def test_no_answering_server_is_a_timeout_within_the_budget():

@@ -16,8 +16,10 @@ resolves it for DNS_TIMEOUT seconds. So, for the names of single lookups and bat
   without a query, for DNS_NEGATIVE_TTL seconds (per process).
 
 Over a limit, a single lookup's name is refused at once (DNSBusy, 503); a batch's names wait for
-a slot until the batch's DNS deadline. When the slot folder cannot be used, the per-machine and
-per-client limits fall back to per-process counts (logged once).
+a slot until the batch's DNS deadline; a reverse name (lookups.core.reverse_dns) takes the same
+slots (`slots`) and request threads without waiting, and is answered `busy` instead. When the
+slot folder cannot be used, the per-machine and per-client limits fall back to per-process counts
+(logged once).
 """
 
 import contextlib

@@ -18,13 +18,15 @@ from django.test import client as django_test_client
 from hypothesis import settings as hypothesis_settings
 
 from lookups import history
-from lookups.core import dns_limits
+from lookups.core import dns_limits, reverse_dns
 from lookups.core import resolver as resolver_module
 from lookups.history import breaker as history_breaker
 from lookups.history import flusher as history_flusher
 from lookups.tests.dns_server import LocalDNSServer
 from lookups.tests.geoip_data import (
+    AT_SEA_IP,
     BERLIN_IP,
+    LINKOPING_IP,
     LONDON_IP,
     UNKNOWN_PUBLIC_IP,
     build_city_database,
@@ -48,6 +50,14 @@ DNS_RECORDS = {
     "internal.example.com": ["10.1.2.3", "fd00::1", "127.0.0.1"],
     "unknown.example.com": [UNKNOWN_PUBLIC_IP],
     "xn--bcher-kva.example": [BERLIN_IP],  # bücher.example
+}
+
+# Reverse names (PTR): London's confirmed forward, Linköping's an internal name (never confirmed),
+# the one at sea never answered. Other addresses have none (NXDOMAIN).
+PTR_RECORDS = {
+    LONDON_IP: ["london.example.com."],
+    LINKOPING_IP: ["internal.example.com."],
+    AT_SEA_IP: None,
 }
 
 # A box over Sweden (lon 11..24, lat 55..69) with a hole over Lake Vättern's north end, and
@@ -101,7 +111,7 @@ def _test_client_routed_as_production(monkeypatch):
 
 @pytest.fixture(scope="session")
 def dns_server():
-    server = LocalDNSServer(DNS_RECORDS).start()
+    server = LocalDNSServer(DNS_RECORDS, PTR_RECORDS).start()
     yield server
     server.stop()
 
@@ -109,15 +119,21 @@ def dns_server():
 @pytest.fixture(autouse=True)
 def local_dns(settings, dns_server, tmp_path):
     """No test ever asks the outside world's DNS: the default resolver asks ours. Each test has
-    DNS slots and a negative cache of its own (lookups.core.dns_limits)."""
+    DNS slots and a negative cache of its own (lookups.core.dns_limits), and a cache of its own
+    (reverse names are kept there: lookups.core.reverse_dns)."""
     settings.DNS_NAMESERVERS = [dns_server.address]
     settings.DNS_TIMEOUT = 1.0
     settings.DNS_SLOT_DIR = tmp_path / "dns-slots"
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": str(tmp_path)}
+    }
     resolver_module._default_resolver = None
     dns_limits.forget_timeouts()
+    reverse_dns.forget_cache_failure()
     yield dns_server
     resolver_module._default_resolver = None
     dns_limits.forget_timeouts()
+    reverse_dns.forget_cache_failure()
 
 
 @pytest.fixture(autouse=True)

@@ -258,9 +258,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Redis or Valkey, shared by every worker and instance: the rate limits' counters (Rate limits,
 # below) and Django's cache. Empty: the limits count on this machine's disk, the cache per worker.
 REDIS_URL = env_str("REDIS_URL")
+# A Redis that stalls must not stall a request: the cache gives up (a miss) after a quarter second
+# rather than holding, say, a reverse name's lookup past RDNS_TIMEOUT.
+CACHE_REDIS_OPTIONS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": CACHE_REDIS_OPTIONS,
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -365,6 +372,11 @@ DNS_SLOT_DIR = Path(env_str("DNS_SLOT_DIR") or Path(tempfile.gettempdir()) / "ea
 # A name whose resolution timed out is answered the same, without a query, for this many seconds
 # (per process); short, since an outage of the name servers is remembered as long for each name.
 DNS_NEGATIVE_TTL = env_float("DNS_NEGATIVE_TTL", 10.0)
+# Reverse DNS (?rdns=1, lookups.core.reverse_dns): the PTR query and its forward check together
+# within this many seconds, then the lookup is answered with what came. Answers are cached this
+# many seconds (timeouts and failures DNS_NEGATIVE_TTL); 0 caches none.
+RDNS_TIMEOUT = env_float("RDNS_TIMEOUT", 0.5)
+RDNS_CACHE_TTL = env_float("RDNS_CACHE_TTL", 3600.0)
 
 LOOKUP_BATCH_MAX = env_int("LOOKUP_BATCH_MAX", 1000)
 # A batch resolves at most this many distinct names (the others answer too_many_names), with

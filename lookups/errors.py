@@ -75,6 +75,11 @@ COMPARISON_NOT_CONFIGURED_MESSAGE = (
 )
 ALTERNATIVE_UNAVAILABLE_MESSAGE = "The alternative GeoIP database cannot be compared right now: {reason}"
 COMPARE_FLAG_MESSAGE = "compare must be 1 or 0, not {given}."
+RDNS_FLAG_MESSAGE = "rdns must be 1 or 0, not {given}."
+RDNS_BATCH_MESSAGE = (
+    "A batch takes no rdns=1: reverse names are looked up one address at a time, "
+    "with /api/v1/lookup/<address>?rdns=1."
+)
 
 
 class LookupFailed(Exception):
@@ -224,6 +229,16 @@ class ComparisonNotConfigured(LookupFailed):
 
 class InvalidCompareFlag(LookupFailed):
     code = "invalid_compare"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class InvalidRdnsFlag(LookupFailed):
+    code = "invalid_rdns"
+    status = HTTPStatus.BAD_REQUEST
+
+
+class RdnsNotSupported(LookupFailed):
+    code = "rdns_not_supported"
     status = HTTPStatus.BAD_REQUEST
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lookups.core.geoip import DatabaseInfo
+from lookups.core.reverse_dns import ReverseName
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,8 @@ class LookupResult:
     # From the optional ASN database (GEOIP_ASN); None when it is not installed or has no record.
     autonomous_system_number: int | None = None
     autonomous_system_organization: str | None = None
+    # The address's reverse name, only when asked for (?rdns=1; lookups.core.reverse_dns).
+    reverse_dns: ReverseName | None = None
 
     @property
     def continent(self) -> Place | None:

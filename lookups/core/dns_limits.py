@@ -16,8 +16,10 @@ resolves it for DNS_TIMEOUT seconds. So, for the names of single lookups and bat
   without a query, for DNS_NEGATIVE_TTL seconds (per process).
 
 Over a limit, a single lookup's name is refused at once (DNSBusy, 503); a batch's names wait for
-a slot until the batch's DNS deadline. When the slot folder cannot be used, the per-machine and
-per-client limits fall back to per-process counts (logged once).
+a slot until the batch's DNS deadline; a reverse name (lookups.core.reverse_dns) takes the same
+slots (`slots`) and request threads without waiting, and is answered `busy` instead. When the
+slot folder cannot be used, the per-machine and per-client limits fall back to per-process counts
+(logged once).
 """
 
 import contextlib
@@ -230,28 +232,37 @@ class LimitedResolver:
     def _resolve(self, name: str, timeout: float | None) -> list[str]:
         started = time.monotonic()
         wait = 0.0 if timeout is None else max(0.0, timeout)
-        held = []
         try:
-            if self.client is not None and settings.DNS_MAX_CONCURRENT_PER_CLIENT > 0:
-                fd = _take(_client_slots(self.client), wait)
-                if fd is None:
-                    limit = settings.DNS_MAX_CONCURRENT_PER_CLIENT
-                    raise DNSBusy(DNS_CLIENT_BUSY_MESSAGE.format(limit=limit))
-                held.append(fd)
-            if settings.DNS_MAX_CONCURRENT > 0:
-                fd = _take(_Slots("instance", settings.DNS_MAX_CONCURRENT), wait)
-                if fd is None:
-                    raise DNSBusy(DNS_BUSY_MESSAGE)
-                held.append(fd)
-            if timeout is None:
-                return self.resolver.resolve(name)
-            remaining = timeout - (time.monotonic() - started)  # the wait for a slot counts
-            if remaining <= 0:
-                raise DNSUnavailable(DNS_FAILURE_MESSAGE.format(name=name))
-            return self.resolver.resolve(name, timeout=remaining)
+            with slots(self.client, wait=wait):
+                if timeout is None:
+                    return self.resolver.resolve(name)
+                remaining = timeout - (time.monotonic() - started)  # the wait for a slot counts
+                if remaining <= 0:
+                    raise DNSUnavailable(DNS_FAILURE_MESSAGE.format(name=name))
+                return self.resolver.resolve(name, timeout=remaining)
         except DNSUnavailable:
             remember_timeout(name)
             raise
-        finally:
-            for fd in held:
-                _release(fd)
+
+
+@contextlib.contextmanager
+def slots(client: str | None, *, wait: float = 0.0) -> Iterator[None]:
+    """Hold one of `client`'s DNS slots and one of this machine's meanwhile, waiting at most `wait`
+    seconds for them (0: refused at once). Raises DNSBusy."""
+    held = []
+    try:
+        if client is not None and settings.DNS_MAX_CONCURRENT_PER_CLIENT > 0:
+            fd = _take(_client_slots(client), wait)
+            if fd is None:
+                limit = settings.DNS_MAX_CONCURRENT_PER_CLIENT
+                raise DNSBusy(DNS_CLIENT_BUSY_MESSAGE.format(limit=limit))
+            held.append(fd)
+        if settings.DNS_MAX_CONCURRENT > 0:
+            fd = _take(_Slots("instance", settings.DNS_MAX_CONCURRENT), wait)
+            if fd is None:
+                raise DNSBusy(DNS_BUSY_MESSAGE)
+            held.append(fd)
+        yield
+    finally:
+        for fd in held:
+            _release(fd)

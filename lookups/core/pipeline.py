@@ -11,6 +11,7 @@ Collaborators are keyword-only with production defaults: the resolver (DNS) and 
 
 import collections
 import contextlib
+import dataclasses
 import functools
 import gc
 import ipaddress
@@ -23,7 +24,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from lookups import history
-from lookups.core import dns_limits
+from lookups.core import dns_limits, reverse_dns
 from lookups.core.answer import LookupResult
 from lookups.core.comparison import Comparison
 from lookups.core.geoip import GeoIPReader, city_reader
@@ -191,11 +192,13 @@ def lookup(
     api_key_id: int | None = None,
     resolver: Resolver | None = None,
     reader: GeoIPReader | None = None,
+    with_reverse_dns: bool = False,
 ) -> LookupResult:
     """Geolocate a query and record it in the history, whether it succeeds or fails.
 
     `api_key_id`: the web-service key that asked, kept in the history row. Names are resolved
-    within the limits of lookups.core.dns_limits, counted for `requester`.
+    within the limits of lookups.core.dns_limits, counted for `requester`. `with_reverse_dns`:
+    the answer carries its address's reverse name (add_reverse_dns).
     """
     if resolver is None:
         resolver = dns_limits.LimitedResolver(default_resolver(), client=requester, request_thread=True)
@@ -209,7 +212,13 @@ def lookup(
         raise
     history.record([history_row(query, result, channel=channel, requester=requester, api_key_id=api_key_id)])
     count_lookup(channel, OUTCOME_OK)
-    return result
+    return add_reverse_dns(result, client=requester) if with_reverse_dns else result
+
+
+def add_reverse_dns(result: LookupResult, *, client: str | None) -> LookupResult:
+    """`result` with its address's reverse name: never an error, within RDNS_TIMEOUT, counted
+    against `client`'s DNS slots (lookups.core.reverse_dns)."""
+    return dataclasses.replace(result, reverse_dns=reverse_dns.reverse_name(result.ip_address, client=client))
 
 
 def compare(

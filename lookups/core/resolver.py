@@ -14,8 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import dns.exception
+import dns.message
 import dns.name
 import dns.nameserver
+import dns.rcode
 import dns.resolver
 import idna
 from django.conf import settings
@@ -143,6 +145,12 @@ class Resolver:
             ]
         else:
             self._resolver = dns.resolver.Resolver(configure=True)
+            # dnspython keeps resolv.conf's servers as text; records() asks each server itself.
+            port = self._resolver.port
+            self._resolver.nameservers = [
+                dns.nameserver.Do53Nameserver(server, port) if isinstance(server, str) else server
+                for server in self._resolver.nameservers
+            ]
         # Never apply search domains: "db" must not become "db.internal.example".
         self._resolver.search = []
         self._resolver.use_search_by_default = False
@@ -182,6 +190,50 @@ class Resolver:
                 raise DNSUnavailable(DNS_FAILURE_MESSAGE.format(name=name))
             raise NameNotResolved(NAME_NOT_RESOLVED_MESSAGE.format(name=name))
         return addresses
+
+    def records(self, name: str | dns.name.Name, rdtype: str, *, timeout: float) -> list:
+        """`name`'s `rdtype` records, asking each name server once (TCP when the answer is
+        truncated) within `timeout` seconds, never more than the resolver's own; for a caller that
+        tells the outcomes apart (lookups.core.reverse_dns). Raises dnspython's NXDOMAIN, NoAnswer,
+        LifetimeTimeout (the time ran out) or NoNameservers (every server failed).
+
+        Not dnspython's resolve(): it sleeps a back-off between rounds before checking its lifetime,
+        0.1 s past a 0.5 s budget when the one server is silent (measured)."""
+        qname = dns.name.from_text(name) if isinstance(name, str) else name
+        budget = min(self.timeout, timeout)
+        deadline = time.monotonic() + budget
+        request = dns.message.make_query(qname, rdtype)
+        errors: list = []
+        for nameserver in self._resolver.nameservers:
+            tcp = nameserver.is_always_max_size()
+            while (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    response = nameserver.query(
+                        request, timeout=remaining, source=None, source_port=0, max_size=tcp
+                    )
+                except dns.message.Truncated:
+                    if tcp:
+                        break
+                    tcp = True
+                    continue
+                except Exception as exc:  # timeouts, refused connections: the next server
+                    errors.append((str(nameserver), tcp, 0, exc, None))
+                    break
+                rcode = response.rcode()
+                if rcode == dns.rcode.NXDOMAIN:
+                    raise dns.resolver.NXDOMAIN(qnames=[qname], responses={qname: response})
+                if rcode != dns.rcode.NOERROR:  # SERVFAIL, REFUSED, ...: the next server
+                    errors.append((str(nameserver), tcp, 0, dns.rcode.to_text(rcode), response))
+                    break
+                answer = response.resolve_chaining().answer  # through CNAMEs
+                if answer is None:
+                    raise dns.resolver.NoAnswer(response=response)
+                return list(answer)
+            if deadline - time.monotonic() <= 0:
+                break
+        if deadline - time.monotonic() <= 0:
+            raise dns.resolver.LifetimeTimeout(timeout=budget, errors=errors)
+        raise dns.resolver.NoNameservers(request=request, errors=errors)
 
 
 class PrefetchedResolver:

@@ -29,6 +29,12 @@ RATE_LIMITED = Counter(
     "pattern name.",
     ["view"],
 )
+REVERSE_DNS = Counter(
+    "easygeoip_reverse_dns",
+    "Reverse DNS answers given (lookups asked with rdns=1), by outcome (ok, none, invalid, timeout, "
+    "error, busy) and whether the cache gave it (true, false).",
+    ["outcome", "cached"],
+)
 # The newest of every worker's: the history's write lag is measured from it (lookups.metrics.exposition).
 HISTORY_LAST_FLUSH_NAME = "easygeoip_history_last_flush_timestamp_seconds"
 HISTORY_LAST_FLUSH = Gauge(
@@ -40,6 +46,7 @@ HISTORY_LAST_FLUSH = Gauge(
 _lookup_children: dict = {}
 _duration_children: dict = {}
 _rate_limited_children: dict = {}
+_reverse_dns_children: dict = {}
 
 
 def count_lookup(channel: str, outcome: str) -> None:
@@ -70,6 +77,13 @@ def count_rate_limited(view: str) -> None:
     child = _rate_limited_children.get(view)
     if child is None:
         child = _rate_limited_children[view] = RATE_LIMITED.labels(view)
+    child.inc()
+
+
+def count_reverse_dns(outcome: str, *, cached: bool) -> None:
+    child = _reverse_dns_children.get((outcome, cached))
+    if child is None:
+        child = _reverse_dns_children[(outcome, cached)] = REVERSE_DNS.labels(outcome, str(cached).lower())
     child.inc()
 
 

@@ -8,18 +8,28 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
+import dns.reversename
 import dns.rrset
 
 # Names that misbehave on purpose.
 SILENT_NAME = "silent.test.example"  # never answers (nor do its subdomains): the resolver must time out
 GARBAGE_NAME = "garbage.test.example"  # answers with bytes that are not DNS
+SERVER_FAILURE = "SERVFAIL"  # as a name's records or an address's pointers: answered SERVFAIL
 
 
 class LocalDNSServer:
-    """Answers A and AAAA from `records` ({name: [address, ...]}), NXDOMAIN otherwise."""
+    """Answers A and AAAA from `records` ({name: [address, ...]}), PTR from `pointers` ({address:
+    [name, ...]}, names as DNS text, escapes allowed; None: that reverse name never answers), and
+    NXDOMAIN otherwise. SERVER_FAILURE as a name's records or an address's pointers: SERVFAIL."""
 
-    def __init__(self, records: dict[str, list[str]]):
+    def __init__(
+        self, records: dict[str, list[str] | str], pointers: dict[str, list[str] | str | None] | None = None
+    ):
         self.records = {name.lower().rstrip("."): addresses for name, addresses in records.items()}
+        self.pointers = {
+            dns.reversename.from_address(address).to_text().rstrip(".").lower(): names
+            for address, names in (pointers or {}).items()
+        }
         self.queries: list[tuple[str, str]] = []
         # Seconds to wait before each answer (slow DNS), and a switch that silences everything.
         self.delay = 0.0
@@ -79,8 +89,20 @@ class LocalDNSServer:
             return wire[:2] + b"\xff" * 7
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
+        if name in self.pointers:
+            names = self.pointers[name]
+            if names is None:
+                return None
+            if names == SERVER_FAILURE:
+                response.set_rcode(dns.rcode.SERVFAIL)
+            elif rdtype == "PTR":
+                response.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", "PTR", names))
+            return response.to_wire()
         if name not in self.records:
             response.set_rcode(dns.rcode.NXDOMAIN)
+            return response.to_wire()
+        if self.records[name] == SERVER_FAILURE:
+            response.set_rcode(dns.rcode.SERVFAIL)
             return response.to_wire()
         wanted = [a for a in self.records[name] if (":" in a) == (rdtype == "AAAA")]
         if wanted and rdtype in ("A", "AAAA"):

@@ -10,6 +10,8 @@ import pytest
 from conftest import live_environment, run_gunicorn, wait_until
 from lookups.models import Lookup
 from lookups.tests.geoip_data import (
+    AT_SEA_IP,
+    BERLIN_IP,
     DBIP_EDITION,
     LONDON,
     LONDON_IP,
@@ -27,6 +29,34 @@ def test_gunicorn_serves_lookups_and_records_them(gunicorn_server):
     assert json.loads(body)["country"]["iso_code"] == "GB"
     wait_until(Lookup.objects.filter(query="london.example.com").exists)
     assert Lookup.objects.filter(query="london.example.com", outcome="ok", requester="127.0.0.0").exists()
+
+
+def test_gunicorn_answers_reverse_names_within_their_budget(gunicorn_server):
+    status, _, body = gunicorn_server.get(f"/api/v1/lookup/{LONDON_IP}?rdns=1")
+    assert status == HTTPStatus.OK
+    assert json.loads(body)["reverse_dns"] == {"status": "ok", "name": "london.example.com", "verified": True}
+    # A reverse name that never answers: the lookup comes within RDNS_TIMEOUT (0.5 s), and a plain
+    # lookup meanwhile is not kept waiting behind it.
+    answers = {}
+
+    def silent() -> None:
+        started = time.monotonic()
+        answers["silent"] = gunicorn_server.get(f"/api/v1/lookup/{AT_SEA_IP}?rdns=1")
+        answers["silent_seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=silent)
+    thread.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    status, _, _ = gunicorn_server.get(f"/api/v1/lookup/{BERLIN_IP}")
+    plain_seconds = time.monotonic() - started
+    thread.join()
+    assert status == HTTPStatus.OK
+    assert plain_seconds < 0.3
+    status, _, body = answers["silent"]
+    assert status == HTTPStatus.OK
+    assert json.loads(body)["reverse_dns"]["status"] == "timeout"
+    assert answers["silent_seconds"] < 1.0
 
 
 def test_gunicorn_health_and_security_headers(gunicorn_server):

@@ -21,9 +21,13 @@ from lookups.core.comparison import batch_agreement
 from lookups.errors import (
     BATCH_INVALID_MESSAGE,
     COMPARE_FLAG_MESSAGE,
+    RDNS_BATCH_MESSAGE,
+    RDNS_FLAG_MESSAGE,
     InvalidBatch,
     InvalidCompareFlag,
     InvalidCursor,
+    InvalidRdnsFlag,
+    RdnsNotSupported,
 )
 from lookups.models import Channel
 from lookups.web import history_filters, text_body, throttling
@@ -41,7 +45,7 @@ from lookups.web.api_schema import (
     MaxMindErrorSerializer,
 )
 from lookups.web.comparison_body import batch_agreement_as_dict, comparison_as_dict
-from lookups.web.field_selection import FIELD_PATHS, parse_fields, select
+from lookups.web.field_selection import FIELD_PATHS, REVERSE_DNS_FIELD_PATHS, parse_fields, select
 from lookups.web.renderers import JSONRenderer as OrjsonRenderer
 from lookups.web.renderers import XMLRenderer
 from lookups.web.request_meta import client_address, request_language
@@ -89,6 +93,34 @@ _FIELDS_PARAMETER = OpenApiParameter(
     examples=[OpenApiExample("Country code, city and location", value="country.iso_code,city.name,location")],
 )
 
+_RDNS_PARAMETER = OpenApiParameter(
+    "rdns",
+    OpenApiTypes.STR,
+    enum=["0", "1"],
+    description=(
+        "1: add reverse_dns, the address's PTR name checked forward (verified: the name resolves "
+        "back to the address), within RDNS_TIMEOUT; the lookup is answered whatever the DNS does, "
+        "status saying what it did. Cached. With it, fields= also takes "
+        + ", ".join(REVERSE_DNS_FIELD_PATHS)
+        + ", and CSV adds the columns reverse_dns_status, reverse_dns_name, reverse_dns_verified."
+    ),
+)
+_BATCH_RDNS_PARAMETER = OpenApiParameter(
+    "rdns",
+    OpenApiTypes.STR,
+    enum=["0"],
+    description="A batch takes no reverse DNS: rdns=1 is a 400 rdns_not_supported (ask single lookups).",
+)
+
+
+def rdns_flag(params) -> bool:
+    """Whether ?rdns=1 asks for the reverse name. Raises InvalidRdnsFlag for anything but 0 and 1."""
+    value = params.get("rdns", "0")
+    if value not in ("0", "1"):
+        raise InvalidRdnsFlag(RDNS_FLAG_MESSAGE.format(given=value[:20]))
+    return value == "1"
+
+
 # For the schema only: lookups.web.api_lookup's plain Django views answer these operations; their
 # docstrings are the operations' descriptions.
 
@@ -101,7 +133,7 @@ class LookupDocumentation(APIView):
 
     @extend_schema(
         operation_id="lookup",
-        parameters=[_QUERY_PARAMETER, LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
+        parameters=[_QUERY_PARAMETER, LANGUAGE_PARAMETER, _FIELDS_PARAMETER, _RDNS_PARAMETER],
         responses={200: LookupResultSerializer, **ERROR_RESPONSES},
     )
     def get(self, request: Request, query: str) -> Response:
@@ -115,7 +147,7 @@ class OwnAddressLookupDocumentation(APIView):
 
     @extend_schema(
         operation_id="lookup_own_address",
-        parameters=[LANGUAGE_PARAMETER, _FIELDS_PARAMETER],
+        parameters=[LANGUAGE_PARAMETER, _FIELDS_PARAMETER, _RDNS_PARAMETER],
         responses={200: LookupResultSerializer, **ERROR_RESPONSES},
     )
     def get(self, request: Request) -> Response:
@@ -256,7 +288,7 @@ class BatchLookupView(APIView):
 
     @extend_schema(
         operation_id="lookup_batch",
-        parameters=[LANGUAGE_PARAMETER, _FIELDS_PARAMETER, _COMPARE_PARAMETER],
+        parameters=[LANGUAGE_PARAMETER, _FIELDS_PARAMETER, _COMPARE_PARAMETER, _BATCH_RDNS_PARAMETER],
         request=BatchInputSerializer,
         responses={
             200: PolymorphicProxySerializer(
@@ -270,7 +302,10 @@ class BatchLookupView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        # Before the body is read: an unknown ?fields= is refused, nothing looked up.
+        # Before the body is read: an unknown ?fields= is refused, nothing looked up; so is rdns=1
+        # (a batch's addresses would each be a reverse query: up to 1,000 of them).
+        if rdns_flag(request.query_params):
+            raise RdnsNotSupported(RDNS_BATCH_MESSAGE)
         self.selection = parse_fields(request.query_params.getlist("fields"))
         data = request.data
         queries = data.get("queries") if isinstance(data, dict) else None

@@ -39,7 +39,7 @@ def result_as_dict(result: LookupResult, *, language: str = "en") -> dict[str, A
     record = result.record
     location = record.get("location") or {}
     edition, build_date, attribution = _database(result.database)
-    return {
+    body = {
         "query": result.query,
         "name": result.name,
         "ip_address": result.ip_address,
@@ -67,6 +67,10 @@ def result_as_dict(result: LookupResult, *, language: str = "en") -> dict[str, A
         "database": {"edition": edition, "build_date": build_date, "attribution": attribution},
         "language": language,
     }
+    if result.reverse_dns is not None:  # asked for (?rdns=1): otherwise no key at all
+        reverse = result.reverse_dns
+        body["reverse_dns"] = {"status": reverse.status, "name": reverse.name, "verified": reverse.verified}
+    return body
 
 
 # What a lookup's body says about the query, which a network of a listing has none of.
@@ -147,6 +151,8 @@ LOOKUP_CSV_COLUMNS = (
     "error_code",
     "error_message",
 )
+# With ?rdns=1 (a single lookup only), a lookup's CSV has these columns too, before the error's.
+REVERSE_DNS_CSV_COLUMNS = ("reverse_dns_status", "reverse_dns_name", "reverse_dns_verified")
 
 
 def _csv_values(body: dict[str, Any]) -> dict[str, Any]:
@@ -193,10 +199,26 @@ def _csv_values(body: dict[str, Any]) -> dict[str, Any]:
         "database_build_date": database.get("build_date"),
         "database_attribution": database.get("attribution"),
         "language": body.get("language"),
+        **_reverse_dns_values(body.get("reverse_dns")),
+    }
+
+
+def _reverse_dns_values(reverse: dict[str, Any] | None) -> dict[str, Any]:
+    if not reverse:
+        return {}
+    verified = reverse.get("verified")
+    return {
+        "reverse_dns_status": reverse.get("status"),
+        "reverse_dns_name": reverse.get("name"),
+        "reverse_dns_verified": None if verified is None else str(verified).lower(),
     }
 
 
 LOOKUP_CSV = CsvTable(columns=LOOKUP_CSV_COLUMNS, values=_csv_values)
+LOOKUP_REVERSE_DNS_CSV = CsvTable(
+    columns=(*LOOKUP_CSV_COLUMNS[:-2], *REVERSE_DNS_CSV_COLUMNS, *LOOKUP_CSV_COLUMNS[-2:]),
+    values=_csv_values,
+)
 
 # A networks listing: one row per network, the network first (ready for an ipset or a firewall:
 # `tail -n +2 | cut -d, -f1`), then a lookup's other columns.
@@ -240,6 +262,12 @@ LOOKUP_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
     "database.attribution": ("database_attribution",),
     "language": ("language",),
     "error": ("error_code", "error_message"),
+}
+# The paths ?rdns=1 adds (lookups.web.field_selection.REVERSE_DNS_FIELDS).
+REVERSE_DNS_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "reverse_dns.status": ("reverse_dns_status",),
+    "reverse_dns.name": ("reverse_dns_name",),
+    "reverse_dns.verified": ("reverse_dns_verified",),
 }
 
 # An AS's networks: the network alone, one a line after the header (for an ipset or a firewall).

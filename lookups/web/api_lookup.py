@@ -19,9 +19,15 @@ from lookups.core import pipeline
 from lookups.errors import METHOD_NOT_ALLOWED_MESSAGE
 from lookups.models import Channel
 from lookups.web import api, throttling
-from lookups.web.api_body import LOOKUP_CSV, result_as_dict
+from lookups.web.api_body import LOOKUP_CSV, LOOKUP_REVERSE_DNS_CSV, result_as_dict
 from lookups.web.csv_format import CsvTable
-from lookups.web.field_selection import FieldSelection, parse_fields, select
+from lookups.web.field_selection import (
+    LOOKUP_FIELDS,
+    REVERSE_DNS_FIELDS,
+    FieldSelection,
+    parse_fields,
+    select,
+)
 from lookups.web.http_errors import ApiError, api_error, error_body
 from lookups.web.negotiation import wants_plain_json
 from lookups.web.request_meta import client_address, request_language
@@ -57,10 +63,11 @@ def own_address(request: HttpRequest) -> HttpResponse:
 
 def _answer(request: HttpRequest, query: str, *, requester: str | None) -> HttpResponse:
     # DRF's negotiation, as a DRF view would: an unknown ?format= is a 400 (unknown_format), before
-    # anything is counted or looked up; so is an unknown ?fields=.
+    # anything is counted or looked up; so are an unknown ?fields= and a bad ?rdns=.
     renderer_classes = api_settings.DEFAULT_RENDERER_CLASSES
     headers: dict[str, str] = {}
     selection = None
+    rdns = False
     try:
         if wants_plain_json(request.META):  # most requests: DRF's first renderer, as it would choose
             renderer = renderer_classes[0]()
@@ -79,12 +86,14 @@ def _answer(request: HttpRequest, query: str, *, requester: str | None) -> HttpR
             status = HTTPStatus.METHOD_NOT_ALLOWED
         else:
             try:
-                selection = _fields(request)
+                rdns, selection = _options(request)
             except Exception as exc:
                 body, status, headers = _error(exc, request)
             else:
-                body, status, headers = _lookup(request, query, requester=requester, selection=selection)
-    table = selection.csv_table if selection else LOOKUP_CSV
+                body, status, headers = _lookup(
+                    request, query, requester=requester, selection=selection, rdns=rdns
+                )
+    table = selection.csv_table if selection else (LOOKUP_REVERSE_DNS_CSV if rdns else LOOKUP_CSV)
     response = _response(renderer, media_type, body, status, headers, query=query, table=table)
     response["Allow"] = _ALLOWED
     # Place names follow Accept-Language and the format follows Accept: caches must key on both.
@@ -92,19 +101,21 @@ def _answer(request: HttpRequest, query: str, *, requester: str | None) -> HttpR
     return response
 
 
-def _fields(request: HttpRequest) -> FieldSelection | None:
+def _options(request: HttpRequest) -> tuple[bool, FieldSelection | None]:
+    """(?rdns=1, the ?fields= selection: reverse_dns's paths too with rdns=1)."""
     if not request.META.get("QUERY_STRING"):  # most requests: no QueryDict to build
-        return None
-    return parse_fields(request.GET.getlist("fields"))
+        return False, None
+    rdns = api.rdns_flag(request.GET)
+    return rdns, parse_fields(request.GET.getlist("fields"), REVERSE_DNS_FIELDS if rdns else LOOKUP_FIELDS)
 
 
 def _lookup(
-    request: HttpRequest, query: str, *, requester: str | None, selection: FieldSelection | None
+    request: HttpRequest, query: str, *, requester: str | None, selection: FieldSelection | None, rdns: bool
 ) -> ApiError:
     try:
         # Every caller by address: these endpoints take no credentials, so no session exempts anyone.
-        throttling.spend_on_lookups(request, [query], bucket=throttling.API)
-        result = pipeline.lookup(query, channel=Channel.API, requester=requester)
+        throttling.spend_on_lookups(request, [query], bucket=throttling.API, reverse_dns=rdns)
+        result = pipeline.lookup(query, channel=Channel.API, requester=requester, with_reverse_dns=rdns)
     except Exception as exc:
         return _error(exc, request)
     body = result_as_dict(result, language=request_language(request, result.database.languages))

@@ -75,6 +75,24 @@ class LookupLocationSerializer(TrimmableSerializer, LocationSerializer):
     """A lookup's location (the history's keeps every key)."""
 
 
+class ReverseDnsSerializer(TrimmableSerializer):
+    status = serializers.ChoiceField(
+        choices=["ok", "none", "invalid", "timeout", "error", "busy"],
+        help_text=(
+            "ok: a PTR name (name); none: no PTR record; invalid: PTR records that are no host name; "
+            "timeout: no complete answer within RDNS_TIMEOUT; error: the name servers failed (with "
+            "either, name is set when the PTR came but its forward check did not); busy: no DNS slot "
+            "was free, nothing was asked."
+        ),
+    )
+    name = serializers.CharField(
+        allow_null=True, help_text="The PTR name, in ASCII form, without the final dot."
+    )
+    verified = serializers.BooleanField(
+        help_text="Whether name resolves back (A for IPv4, AAAA for IPv6) to the address: forward-confirmed."
+    )
+
+
 class LookupResultSerializer(TrimmableSerializer):
     query = serializers.CharField()
     name = serializers.CharField(allow_null=True, help_text="The domain name, in ASCII form.")
@@ -91,12 +109,14 @@ class LookupResultSerializer(TrimmableSerializer):
     traits = TraitsSerializer()
     database = DatabaseSerializer()
     language = serializers.CharField()
+    reverse_dns = ReverseDnsSerializer(help_text="With rdns=1 only (single lookups): no key without it.")
 
 
 class NetworkSerializer(LookupResultSerializer):
-    """A network of a listing: a lookup's body without query, name, ip_address and addresses."""
+    """A network of a listing: a lookup's body without query, name, ip_address, addresses and
+    reverse_dns."""
 
-    query = name = ip_address = addresses = None  # DRF: a field set to None is removed
+    query = name = ip_address = addresses = reverse_dns = None  # DRF: a field set to None is removed
     network = serializers.CharField()  # a listed network always has one
 
 

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from lookups.errors import UNKNOWN_FIELDS_MESSAGE, UnknownFields
-from lookups.web.api_body import LOOKUP_CSV, LOOKUP_FIELD_COLUMNS, NETWORK_CSV
+from lookups.web.api_body import (
+    LOOKUP_CSV,
+    LOOKUP_FIELD_COLUMNS,
+    LOOKUP_REVERSE_DNS_CSV,
+    NETWORK_CSV,
+    REVERSE_DNS_FIELD_COLUMNS,
+)
 from lookups.web.csv_format import CsvTable
 
 
@@ -42,6 +48,12 @@ class FieldSet:
 
 
 LOOKUP_FIELDS = FieldSet(columns=FIELD_COLUMNS, table=LOOKUP_CSV)
+# A single lookup asked with ?rdns=1: its paths and reverse_dns's (only there: a batch takes no rdns).
+REVERSE_DNS_FIELDS = FieldSet(
+    columns={**FIELD_COLUMNS, **_with_parents(REVERSE_DNS_FIELD_COLUMNS.items())},
+    table=LOOKUP_REVERSE_DNS_CSV,
+)
+REVERSE_DNS_FIELD_PATHS = tuple(path for path in REVERSE_DNS_FIELDS.paths if path not in FIELD_COLUMNS)
 # A network of a listing: a lookup's body without the query's keys (and never an error).
 NETWORK_FIELDS = FieldSet(
     columns={

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
-from lookups.core import timeline
+from lookups.core import reverse_dns, timeline
 from lookups.core.answer import LookupResult
 from lookups.core.comparison import ALTERNATIVE, PRIMARY, SAME, Comparison, agreement
 from lookups.core.record_changes import place_name
@@ -27,6 +27,17 @@ from lookups.web.request_meta import request_language
 # When no place but the network's registration is known (1.1.1.1): the heading and the map say so.
 REGISTERED_ONLY_SUMMARY = "Only the country where this network is registered is known: {country}."
 NO_PLACE_SUMMARY = "No place is known for this address."
+
+# What the page says beside (or instead of) a reverse name, by lookups.core.reverse_dns status.
+REVERSE_DNS_NOTES = {
+    reverse_dns.NONE: "This address has no reverse name.",
+    reverse_dns.INVALID: "This address's reverse records hold no host name.",
+    reverse_dns.TIMEOUT: "The name servers did not answer in time.",
+    reverse_dns.ERROR: "The name servers failed to answer.",
+    reverse_dns.BUSY: "Not looked up: too many names are being looked up right now. Try again in a moment.",
+}
+VERIFIED_NOTE = "verified: the name resolves back to this address"
+UNVERIFIED_NOTE = "not verified: the name does not resolve back to this address"
 
 # Above this accuracy radius (km) a position is a region, not a place: no pin on the map.
 PRECISE_RADIUS_KM = 200
@@ -124,8 +135,11 @@ def result_context(request: HttpRequest, result: LookupResult) -> dict:
     language = request_language(request, result.database.languages)
     body = result_as_dict(result, language=language)
     api_url = request.build_absolute_uri(reverse("api-lookup", args=[result.query]))
-    if language != "en":
-        api_url += f"?lang={language}"
+    params = [f"lang={language}"] if language != "en" else []
+    if result.reverse_dns is not None:
+        params.append("rdns=1")
+    if params:
+        api_url += "?" + "&".join(params)
     places = [body["city"] and body["city"]["name"], *(s["name"] for s in body["subdivisions"][:1])]
     places.append(body["country"] and body["country"]["name"])
     place_summary = ", ".join(place for place in places if place)
@@ -149,7 +163,19 @@ def result_context(request: HttpRequest, result: LookupResult) -> dict:
         "raw_json": raw_record_json(result),
         "moved": moved_note(result, language=language),
         "curl": curl_command(api_url),
+        **reverse_dns_context(result),
     }
+
+
+def reverse_dns_context(result: LookupResult) -> dict:
+    """The reverse name's line: what was found, or the link that asks for it (?rdns=1)."""
+    answer = result.reverse_dns
+    if answer is None:
+        return {"reverse_dns_url": reverse("lookup", args=[result.query]) + "?rdns=1"}
+    note = REVERSE_DNS_NOTES.get(answer.status)
+    if answer.name:
+        note = VERIFIED_NOTE if answer.verified else (note or UNVERIFIED_NOTE)
+    return {"reverse_dns": answer, "reverse_dns_note": note}
 
 
 def _yes_no(value: bool | None) -> str:

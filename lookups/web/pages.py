@@ -42,15 +42,20 @@ def lookup_outcome(request: HttpRequest, query: str) -> tuple[dict, int, dict[st
     alternative = alternative_reader()
     # The comparison panel, when a second City database is there to compare with.
     comparing = alternative is not None and alternative.is_available()
+    rdns = request.GET.get("rdns") == "1"  # the result's "Look up the reverse name" link
     try:
-        throttling.spend_on_lookups(request, [query], bucket=throttling.PAGES)
+        throttling.spend_on_lookups(request, [query], bucket=throttling.PAGES, reverse_dns=rdns)
         if comparing:
             comparison = pipeline.compare(query, channel=Channel.WEB, requester=client_address(request))
             if isinstance(comparison.primary, LookupFailed):
                 raise comparison.primary  # the page shows what a lookup would
             result = comparison.primary
+            if rdns:
+                result = pipeline.add_reverse_dns(result, client=client_address(request))
         else:
-            result = pipeline.lookup(query, channel=Channel.WEB, requester=client_address(request))
+            result = pipeline.lookup(
+                query, channel=Channel.WEB, requester=client_address(request), with_reverse_dns=rdns
+            )
     except (LookupFailed, DatabaseError) as exc:
         error = page_error(exc)
         return {"query": query, "error": error}, error.status, error_headers(error)

@@ -3,9 +3,10 @@
 The `limits` library's moving window (at most N units in any window's span) over an atomic
 storage (lookups.web.throttle_storage): Redis or Valkey with REDIS_URL, else a SQLite file on this
 machine. What a request costs: 1 unit per address looked up, RATE_LIMIT_NAME_COST per name (names
-cost DNS work), a batch the sum of its queries. Who pays: the client address (IPv6 per
-RATE_LIMIT_IPV6_PREFIX network, since one host usually holds a whole /64), or for MaxMind's web
-service the API key. Three buckets, each with its rate: the API's, the pages', the web service's.
+cost DNS work) and as much again for a reverse name (?rdns=1), a batch the sum of its queries.
+Who pays: the client address (IPv6 per RATE_LIMIT_IPV6_PREFIX network, since one host usually
+holds a whole /64), or for MaxMind's web service the API key. Three buckets, each with its rate:
+the API's, the pages', the web service's.
 
 When the storage cannot answer (Redis down, the file locked past STORAGE_TIMEOUT), requests are
 let through unlimited and a warning logged: a rate limit must not take the service down with it.
@@ -139,13 +140,15 @@ def spend(request, bucket: str, payer: str, *, cost: int = 1) -> None:
         raise Throttled(seconds)
 
 
-def spend_on_lookups(request, queries: Sequence[object], *, bucket: str) -> None:
-    """Charge the caller for looking up `queries` (one, or a batch's)."""
+def spend_on_lookups(request, queries: Sequence[object], *, bucket: str, reverse_dns: bool = False) -> None:
+    """Charge the caller for looking up `queries` (one, or a batch's); a reverse name asked for
+    (?rdns=1) costs RATE_LIMIT_NAME_COST more: DNS work, as a name is."""
     if not getattr(settings, _RATES[bucket]):
         return  # no limit: not even the cost to work out
     if len(queries) > settings.LOOKUP_BATCH_MAX:
         return  # refused as batch_too_large before any lookup: it costs nothing
-    spend(request, bucket, client_key(client_address(request)), cost=lookups_cost(queries))
+    cost = lookups_cost(queries) + (settings.RATE_LIMIT_NAME_COST if reverse_dns else 0)
+    spend(request, bucket, client_key(client_address(request)), cost=cost)
 
 
 def spend_on_key(request, api_key_id: int) -> None:

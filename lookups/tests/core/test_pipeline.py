@@ -7,6 +7,7 @@ from lookups.core import pipeline
 from lookups.core.geoip import GeoIPReader
 from lookups.core.history_row import history_row
 from lookups.core.resolver import Resolver
+from lookups.core.reverse_dns import ReverseName
 from lookups.errors import (
     ADDRESS_NOT_FOUND_MESSAGE,
     ADDRESS_NOT_PUBLIC_MESSAGE,
@@ -329,3 +330,25 @@ def test_every_subdivision_is_recorded_the_first_also_in_its_own_fields(city_dat
         {"iso_code": "", "name": ""},
     ]
     assert (row["subdivision_code"], row["subdivision_name"]) == ("ENG", "England")
+
+
+# --- Reverse DNS, on request (lookups.core.reverse_dns has its own tests) ---------------------------
+
+
+def test_a_lookup_carries_a_reverse_name_only_when_asked(city_database, dns_server):
+    asked = len(dns_server.queries)
+    assert pipeline.lookup(LONDON_IP, channel="api").reverse_dns is None
+    assert len(dns_server.queries) == asked
+    result = pipeline.lookup(LONDON_IP, channel="api", with_reverse_dns=True)
+    assert result.reverse_dns == ReverseName("ok", "london.example.com", verified=True)
+    assert Lookup.objects.filter(query=LONDON_IP, outcome="ok").count() == 2  # recorded as ever
+
+
+def test_a_names_lookup_reverses_the_address_it_looked_up(city_database):
+    result = pipeline.lookup("london.example.com", channel="api", with_reverse_dns=True)
+    assert (result.ip_address, result.reverse_dns.name) == (LONDON_IP, "london.example.com")
+
+
+def test_a_failed_lookup_raises_as_ever_with_reverse_dns_asked(city_database):
+    with pytest.raises(AddressNotPublic):
+        pipeline.lookup("10.0.0.1", channel="api", with_reverse_dns=True)

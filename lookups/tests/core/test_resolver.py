@@ -1,6 +1,9 @@
+import io
 import ipaddress
 import time
 
+import dns.resolver
+import dns.reversename
 import pytest
 
 from lookups.core.resolver import QUERY_MAX_LENGTH, Resolver, parse_nameserver, parse_query
@@ -135,3 +138,38 @@ def test_resolver_gives_up_within_its_timeout(dns_server, name):
     with pytest.raises(DNSUnavailable):
         resolver.resolve(name)
     assert time.monotonic() - started < 1.5
+
+
+# --- records(): one record type, asked of each server once (lookups.core.reverse_dns uses it) ------
+
+
+def test_records_answers_a_record_type(dns_server):
+    resolver = Resolver(nameservers=[dns_server.address], timeout=1.0)
+    records = resolver.records(dns.reversename.from_address(LONDON_IP), "PTR", timeout=0.5)
+    assert [record.target.to_text() for record in records] == ["london.example.com."]
+    with pytest.raises(dns.resolver.NXDOMAIN):
+        resolver.records("nowhere.example.com", "A", timeout=0.5)
+    with pytest.raises(dns.resolver.NoAnswer):
+        resolver.records("london.example.com", "AAAA", timeout=0.5)
+
+
+def test_records_never_outlasts_its_timeout(dns_server):
+    resolver = Resolver(nameservers=[dns_server.address, dns_server.address], timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(dns.resolver.LifetimeTimeout):
+        resolver.records(SILENT_NAME, "A", timeout=0.3)
+    assert time.monotonic() - started < 0.35  # dnspython's resolve() slept a back-off past it
+
+
+def test_records_asks_the_systems_name_servers_too(dns_server, settings, monkeypatch):
+    """Without DNS_NAMESERVERS, resolv.conf's servers (text in dnspython) are asked the same way."""
+    settings.DNS_NAMESERVERS = []
+    read = dns.resolver.Resolver.read_resolv_conf
+
+    def local_resolv_conf(self, filename):
+        read(self, io.StringIO("nameserver 127.0.0.1\n"))
+        self.port = dns_server.port
+
+    monkeypatch.setattr(dns.resolver.Resolver, "read_resolv_conf", local_resolv_conf)
+    records = Resolver(timeout=1.0).records(dns.reversename.from_address(LONDON_IP), "PTR", timeout=0.5)
+    assert [record.target.to_text() for record in records] == ["london.example.com."]

@@ -817,3 +817,24 @@ def test_the_dashboard_maps_where_lookups_point_without_tiles(
         session.screenshot("admin-dashboard-map")
         session.close()
         session.check_console()
+
+
+def test_ask_for_the_reverse_name(browsing):
+    page = browsing.page
+    page.goto("/")
+    look_up(page, LONDON_IP)
+    cell = page.locator(".facts .reverse-dns")
+    link = cell.get_by_role("link", name="Look up the reverse name")
+    expect(link).to_be_visible()
+    link.click()
+    expect(cell).to_contain_text("london.example.com")
+    expect(cell).to_contain_text("verified: the name resolves back to this address")
+    assert page.url == f"{browsing.base_url}/lookup/{LONDON_IP}?rdns=1"
+    assert page.input_value("#q") == LONDON_IP
+    curl = f"curl '{browsing.base_url}/api/v1/lookup/{LONDON_IP}?rdns=1'"
+    expect(page.locator("#curl-command")).to_have_text(curl)
+    browsing.screenshot("reverse-dns")
+    # Typing the next query asks no reverse name: the link is back.
+    look_up(page, LINKOPING_IP)
+    expect(page.locator("#result-heading")).to_contain_text(LINKOPING_IP)
+    expect(cell.get_by_role("link", name="Look up the reverse name")).to_be_visible()

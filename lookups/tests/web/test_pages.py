@@ -486,3 +486,54 @@ def test_the_primary_error_is_the_page_error_with_an_alternative(client, city_da
     response = client.get(f"/lookup/{UNKNOWN_PUBLIC_IP}")
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert html.escape(ADDRESS_NOT_FOUND_MESSAGE.format(address=UNKNOWN_PUBLIC_IP)) in text(response)
+
+
+# --- Reverse DNS, on request ----------------------------------------------------------------------
+
+
+def reverse_dns_cell(response) -> str:
+    match = re.search(r'<dd class="reverse-dns"[^>]*>(.*?)</dd>', response.content.decode(), re.S)
+    assert match, "no reverse DNS line"
+    return match.group(1)
+
+
+def test_the_result_offers_the_reverse_name_without_asking_it(client, city_database, dns_server):
+    asked = len(dns_server.queries)
+    cell = reverse_dns_cell(client.get(f"/lookup/{LONDON_IP}"))
+    assert f'href="/lookup/{LONDON_IP}?rdns=1"' in cell
+    assert len(dns_server.queries) == asked
+
+
+def test_the_link_shows_the_verified_name(client, city_database):
+    response = client.get(f"/lookup/{LONDON_IP}", {"rdns": "1"})
+    assert response.status_code == HTTPStatus.OK
+    cell = reverse_dns_cell(response)
+    assert "<code>london.example.com</code>" in cell
+    assert "verified: the name resolves back to this address" in cell
+    assert "rdns=1" not in cell  # no link: it was asked
+    assert f"/api/v1/lookup/{LONDON_IP}?rdns=1" in response.content.decode()  # the curl line too
+
+
+def test_an_unverified_name_says_so_and_no_internal_address(client, city_database):
+    response = client.get(f"/lookup/{LINKOPING_IP}", {"rdns": "1", "partial": "1"})
+    cell = reverse_dns_cell(response)
+    assert "<code>internal.example.com</code>" in cell
+    assert "not verified" in cell
+    assert "10.1.2.3" not in response.content.decode()
+
+
+def test_no_reverse_name_and_a_silent_one(client, city_database, settings):
+    settings.RDNS_TIMEOUT = 0.2
+    assert "has no reverse name" in reverse_dns_cell(client.get(f"/lookup/{REGISTERED_ONLY_IP}?rdns=1"))
+    assert "did not answer in time" in reverse_dns_cell(client.get(f"/lookup/{AT_SEA_IP}?rdns=1"))
+
+
+def test_the_home_page_query_takes_it_too(client, city_database):
+    cell = reverse_dns_cell(client.get("/", {"q": "london.example.com", "rdns": "1"}))
+    assert "<code>london.example.com</code>" in cell
+
+
+def test_the_comparing_page_shows_it_too(client, city_database, alternative_database):
+    response = client.get(f"/lookup/{LONDON_IP}?rdns=1")
+    assert "Compared with a second database" in response.content.decode()
+    assert "<code>london.example.com</code>" in reverse_dns_cell(response)

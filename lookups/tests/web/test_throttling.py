@@ -53,6 +53,15 @@ def test_failed_lookups_spend_units_and_say_so_too(client, city_database, settin
     assert remaining(lookup(client, UNKNOWN_PUBLIC_IP)) == 6  # address_not_found
 
 
+def test_a_reverse_name_costs_as_a_name_does_on_top_of_its_lookup(client, city_database, settings):
+    settings.API_THROTTLE_RATE = settings.PAGE_THROTTLE_RATE = "20/minute"
+    assert remaining(lookup(client, f"{LONDON_IP}?rdns=1")) == 16
+    assert remaining(lookup(client, "london.example.com?rdns=1")) == 10
+    assert remaining(lookup(client, f"{LONDON_IP}?rdns=0")) == 9
+    page = client.get(f"/lookup/{LONDON_IP}?rdns=1", REMOTE_ADDR="198.51.100.7")
+    assert remaining(page) == 16  # the pages' own bucket, the same price
+
+
 def test_over_the_limit_is_429_with_the_message_and_retry_after(client, city_database, settings):
     settings.API_THROTTLE_RATE = "2/minute"
     lookup(client)

@@ -104,6 +104,14 @@ def test_city_fills_the_time_zone_from_tz_world(city_database, ask):
     assert body["traits"]["network"] == "89.160.20.0/24"
 
 
+def test_maxminds_body_has_no_reverse_name_whatever_is_asked(city_database, ask, dns_server):
+    asked = len(dns_server.queries)
+    response = ask(f"/geoip/v2.1/city/{LONDON_IP}?rdns=1")
+    assert response.status_code == HTTPStatus.OK
+    assert "reverse_dns" not in response.json()
+    assert len(dns_server.queries) == asked
+
+
 def test_country_answers_only_the_country_level_parts(city_database, ask):
     response = ask(f"/geoip/v2.1/country/{BERLIN_IP}")
     assert response.status_code == HTTPStatus.OK

@@ -50,7 +50,8 @@ def server():
 
 @pytest.fixture
 def resolver(server):
-    return Resolver(nameservers=[server.address], timeout=1.0)
+    # Far longer than the budget: an answer within about the budget can only be the budget's doing.
+    return Resolver(nameservers=[server.address], timeout=10.0)
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +94,7 @@ def test_a_silent_server_times_out_within_the_budget(resolver):
     answer = reverse_name("192.0.2.5", client=CLIENT, resolver=resolver)
     elapsed = time.monotonic() - started
     assert answer == ReverseName("timeout")
-    assert 0.3 <= elapsed < 0.4
+    assert 0.3 <= elapsed < 2.0  # the budget (0.3 s), with room for a loaded machine
 
 
 def test_the_forward_check_shares_the_budget_and_leaves_the_name_unverified(resolver):
@@ -101,7 +102,7 @@ def test_the_forward_check_shares_the_budget_and_leaves_the_name_unverified(reso
     answer = reverse_name("192.0.2.6", client=CLIENT, resolver=resolver)
     elapsed = time.monotonic() - started
     assert answer == ReverseName("timeout", f"slow.{SILENT_NAME}", verified=False)
-    assert elapsed < 0.4
+    assert elapsed < 2.0
 
 
 def test_pointers_that_are_no_host_names_are_invalid_and_not_shown(resolver):
@@ -129,7 +130,7 @@ def test_the_longest_name_dns_allows_is_answered(resolver):
 def test_name_servers_that_fail_are_an_error_at_once(resolver):
     started = time.monotonic()
     assert reverse_name("192.0.2.11", client=CLIENT, resolver=resolver) == ReverseName("error")
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 2.0  # not the resolver's 10 s
 
 
 def test_a_forward_check_the_servers_fail_leaves_the_name_unverified(resolver):
@@ -139,10 +140,10 @@ def test_a_forward_check_the_servers_fail_leaves_the_name_unverified(resolver):
 
 
 def test_no_answering_server_is_a_timeout_within_the_budget():
-    nobody = Resolver(nameservers=[f"127.0.0.1:{free_port()}"], timeout=1.0)  # nobody listens there
+    nobody = Resolver(nameservers=[f"127.0.0.1:{free_port()}"], timeout=10.0)  # nobody listens there
     started = time.monotonic()
     assert reverse_name("192.0.2.1", client=CLIENT, resolver=nobody) == ReverseName("timeout")
-    assert time.monotonic() - started < 0.4
+    assert time.monotonic() - started < 2.0
 
 
 def test_an_answer_is_cached_and_given_again_without_a_query(server, resolver):
@@ -155,10 +156,8 @@ def test_an_answer_is_cached_and_given_again_without_a_query(server, resolver):
 def test_a_timeout_is_cached_for_the_negative_ttl(server, resolver, settings):
     reverse_name("192.0.2.5", client=CLIENT, resolver=resolver)
     asked = len(server.queries)
-    started = time.monotonic()
     assert reverse_name("192.0.2.5", client=CLIENT, resolver=resolver) == ReverseName("timeout")
-    assert time.monotonic() - started < 0.05
-    assert len(server.queries) == asked
+    assert len(server.queries) == asked  # not asked again, so not waited for
 
 
 def test_a_cache_ttl_of_zero_keeps_nothing(server, resolver, settings):
@@ -209,9 +208,7 @@ def test_busy_at_once_when_the_clients_slots_are_held(server, resolver, settings
     settings.DNS_MAX_CONCURRENT_PER_CLIENT = 1
     asked = len(server.queries)
     with dns_limits.slots(CLIENT):
-        started = time.monotonic()
         assert reverse_name("192.0.2.1", client=CLIENT, resolver=resolver) == ReverseName("busy")
-        assert time.monotonic() - started < 0.05
         # Another client's slots are its own.
         assert reverse_name("192.0.2.2", client="203.0.113.9", resolver=resolver).status == "ok"
     assert len(server.queries) == asked + 2  # the other client's PTR and forward check only

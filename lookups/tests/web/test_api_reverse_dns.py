@@ -53,12 +53,13 @@ def test_an_address_without_a_reverse_name(client, city_database):
 
 def test_a_silent_reverse_name_answers_the_lookup_within_the_budget(client, city_database, settings):
     settings.RDNS_TIMEOUT = 0.3
+    settings.DNS_TIMEOUT = 10.0  # the resolver's own wait: far longer than the budget
     started = time.monotonic()
     response = client.get(f"/api/v1/lookup/{AT_SEA_IP}?rdns=1")
     elapsed = time.monotonic() - started
     assert response.status_code == HTTPStatus.OK
     assert response.json()["reverse_dns"] == {"status": "timeout", "name": None, "verified": False}
-    assert elapsed < 0.6
+    assert elapsed < 2.5  # the budget, not DNS_TIMEOUT, with room for a loaded machine
 
 
 def test_a_name_s_address_is_the_one_reversed(client, city_database):

@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import converters, path, re_path, register_converter
 
 from lookups.web import (
     api,
@@ -13,21 +13,31 @@ from lookups.web import (
 )
 from lookups.web.text_body import FIELDS as TEXT_FIELDS
 
+
+class AnyTextConverter(converters.PathConverter):
+    """<path:...> with line breaks too: a query holding one is the view's to refuse (400, with
+    its message), not the resolver's (a 404 that says nothing of why)."""
+
+    regex = r"[\s\S]+"
+
+
+register_converter(AnyTextConverter, "text")
+
 # The lookup API first: Django tries patterns in order, and these are the most requested.
 urlpatterns = [
     path("api/v1/lookup/", api_lookup.own_address, name="api-lookup-own"),
     path("api/v1/lookup/batch", api.BatchLookupView.as_view(), name="api-lookup-batch"),
     path(
-        "api/v1/lookup/<path:address>/timeline",
+        "api/v1/lookup/<text:address>/timeline",
         api_timeline.TimelineView.as_view(),
         name="api-lookup-timeline",
     ),
-    path("api/v1/lookup/<path:query>", api_lookup.lookup, name="api-lookup"),
-    path("api/v1/networks/<path:prefix>", api_networks.NetworksView.as_view(), name="api-networks"),
+    path("api/v1/lookup/<text:query>", api_lookup.lookup, name="api-lookup"),
+    path("api/v1/networks/<text:prefix>", api_networks.NetworksView.as_view(), name="api-networks"),
     path("api/v1/asn/<str:number>/networks", api_networks.AsnNetworksView.as_view(), name="api-asn-networks"),
-    path("api/v1/compare/<path:query>", api.CompareView.as_view(), name="api-compare"),
+    path("api/v1/compare/<text:query>", api.CompareView.as_view(), name="api-compare"),
     path("", pages.home, name="home"),
-    path("lookup/<path:query>", pages.lookup_page, name="lookup"),
+    path("lookup/<text:query>", pages.lookup_page, name="lookup"),
     path("batch", pages.batch, name="batch"),
     path("health", health.health, name="health"),
     # One line of text for curl (lookups.web.plain_text): /ip, /country, /country-iso, ...

@@ -299,3 +299,27 @@ def test_a_format_must_be_exactly_one_known_format(client, city_database, query_
     response = client.get(f"/api/v1/lookup/{LONDON_IP}?{query_string}")
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json()["error"]["code"] == "unknown_format"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/lookup/81.2.%0A69.142",
+        "/api/v1/lookup/81.2.%0A69.142/timeline",
+        "/api/v1/networks/81.2.0.0%0A/16",
+        "/api/v1/compare/81.2.%0A69.142",
+    ],
+)
+def test_a_line_break_in_a_path_is_a_400_that_says_why(client, city_database, alternative_database, path):
+    """Django's <path:> stops at a line break: the resolver answered 404, which no schema documents."""
+    response = client.get(path)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["error"]["code"] in {"invalid_query", "invalid_address", "invalid_prefix"}
+
+
+@pytest.mark.django_db
+def test_a_line_break_in_a_page_query_is_a_400_page(client, city_database):
+    response = client.get("/lookup/81.2.%0A69.142")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "text/html" in response["Content-Type"]

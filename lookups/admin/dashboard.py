@@ -21,6 +21,8 @@ from lookups.errors import DatabaseUnavailable
 from lookups.models import LookupDayCount, LookupDayQuery, UpdateRun
 
 DAYS = 30
+# The periods the dashboard offers (?days=), in UTC days, today included.
+PERIODS = (1, 7, 30, 90)
 TOP = 10
 # The figures are cheap (per-day counts), but a page view need not recompute them: computed at
 # most this often per cache, then served from it.
@@ -190,9 +192,20 @@ def history_stats(*, days: int = DAYS, top: int = TOP, now: dt.datetime | None =
     )
 
 
-def cached_history_stats() -> HistoryStats:
+def period_days(value: str | None) -> int:
+    """The period a `?days=` value chooses: one of PERIODS, else the default DAYS."""
+    try:
+        days = int(value or DAYS)
+    except ValueError:
+        return DAYS
+    return days if days in PERIODS else DAYS
+
+
+def cached_history_stats(days: int = DAYS) -> HistoryStats:
     # v2: HistoryStats gained the map and the requesters; a v1 entry (pickled) would lack them.
-    return cache.get_or_set(f"lookups:dashboard:v2:{DAYS}:{TOP}", history_stats, timeout=CACHE_SECONDS)
+    return cache.get_or_set(
+        f"lookups:dashboard:v2:{days}:{TOP}", lambda: history_stats(days=days), timeout=CACHE_SECONDS
+    )
 
 
 @dataclass(frozen=True)

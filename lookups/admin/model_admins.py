@@ -265,11 +265,13 @@ class LookupAdmin(RefusesNul, admin.ModelAdmin):
     def dashboard_view(self, request: HttpRequest) -> TemplateResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
+        days = dashboard.period_days(request.GET.get("days"))
         context = {
             **self.admin_site.each_context(request),
             "title": "Lookup history dashboard",
             "opts": self.opts,
-            "stats": dashboard.cached_history_stats(),
+            "stats": dashboard.cached_history_stats(days),
+            "periods": dashboard.PERIODS,
             "cell_degrees": LookupDayCell.CELL_DEGREES,
             # The lookup page's tiles (https, allowed by the Content-Security-Policy's default).
             "tiles_url": settings.MAP_TILE_URL,

@@ -418,6 +418,24 @@ def test_dashboard(viewer_client, city_database, django_assert_max_num_queries):
     assert "No update has run yet: <code>bin/manage update_maxmind</code>." in page
 
 
+def test_dashboard_period_is_chosen_with_days(viewer_client, city_database):
+    make_lookup(created_at=ago(hours=1), location=Point(13.4, 52.52, srid=4326), requester_country="SE")
+    make_lookup(created_at=ago(days=3), location=Point(-0.09, 51.51, srid=4326), requester_country="GB")
+    make_lookup(created_at=ago(days=45), location=Point(2.35, 48.85, srid=4326), requester_country="FR")
+    expected = {"1": (1, 1, 1), "7": (7, 2, 2), "30": (30, 2, 2), "90": (90, 3, 3)}
+    for days, (bars, total, cells) in expected.items():
+        response = viewer_client.get(DASHBOARD, {"days": days})
+        stats = response.context["stats"]
+        assert (len(stats.per_day.bars), stats.total, stats.map.total_cells) == (bars, total, cells), days
+        assert len(stats.requesters) == cells
+        page = response.content.decode()
+        assert f'<strong aria-current="page">{days} day' in page
+        assert f"Where lookups point, last {days} day" in page
+    # Anything else is the default period, not an error.
+    for odd in ("", "0", "365", "seven", "-7"):
+        assert viewer_client.get(DASHBOARD, {"days": odd}).context["stats"].days == 30
+
+
 def test_dashboard_lists_the_last_update_runs(viewer_client):
     UpdateRun.objects.create(source="dbip", edition="DBIP-City-Lite", outcome="updated", message="Installed.")
     UpdateRun.objects.create(

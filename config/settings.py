@@ -125,18 +125,18 @@ MIDDLEWARE = [
     # Innermost, so that it sees the views' exceptions: PostgreSQL not answering is a 503.
     "lookups.web.middleware.DatabaseUnreachableMiddleware",
 ]
-# The public lookup API and the web service (lookups.web.middleware_stacks.LOOKUP_PATHS) run these
-# only: MIDDLEWARE without static files, sessions, CSRF (their views are exempt), users, messages
-# and the admin's lockout. The same order, the same classes.
-LOOKUP_MIDDLEWARE = [
-    "lookups.web.middleware.RequestMetricsMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "lookups.web.throttling.RateLimitHeadersMiddleware",
-    "lookups.web.middleware.ContentSecurityPolicyMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "lookups.web.middleware.DatabaseUnreachableMiddleware",
-]
+# The public lookup API and the web service (lookups.web.middleware_stacks.LOOKUP_PATHS) run
+# MIDDLEWARE without these: they serve no static file, read no session, user or message, their
+# views are exempt from CSRF, and they have no admin login to lock.
+SITE_ONLY_MIDDLEWARE = {
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "lookups.web.middleware.AdminLoginLockoutMiddleware",
+}
+LOOKUP_MIDDLEWARE = [name for name in MIDDLEWARE if name not in SITE_ONLY_MIDDLEWARE]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

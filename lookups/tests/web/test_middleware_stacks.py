@@ -46,6 +46,7 @@ def test_the_lookup_stack_is_the_site_stack_without_what_the_api_never_reads():
     left_out = set(settings.MIDDLEWARE) - set(settings.LOOKUP_MIDDLEWARE)
     assert "django.contrib.sessions.middleware.SessionMiddleware" in left_out
     assert "django.middleware.csrf.CsrfViewMiddleware" in left_out
+    assert left_out == settings.SITE_ONLY_MIDDLEWARE  # each named there is in MIDDLEWARE
 
 
 @pytest.mark.django_db

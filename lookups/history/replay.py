@@ -31,13 +31,14 @@ class ReplayReport:
 
 
 def replay(*, time_budget: float | None = None) -> ReplayReport:
-    """Store every spooled row that no live replayer holds, and delete its file.
+    """Store every spooled row that no live writer or replayer holds, and delete its file.
 
     Stops early after `time_budget` seconds (between files). Raises OperationalError or
     InterfaceError when PostgreSQL goes away; the file being replayed is then put back.
     """
     deadline = None if time_budget is None else time.monotonic() + time_budget
     files = rows = rejected = 0
+    spool.seal_own()  # this process's rows too; other live writers' files are theirs to seal
     for path in spool.waiting_files():
         if deadline is not None and time.monotonic() > deadline:
             break

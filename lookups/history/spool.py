@@ -3,7 +3,13 @@
 Each process appends to a file of its own, `history-<token><SUFFIX>`, the token random per
 process start: containers on host networking share the host name, their pids start again from
 1, and several may share one spool volume, so neither names a writer. A line is appended in one
-write under the file's flock; a write survives the process's death, not the machine's.
+write; a write survives the process's death, not the machine's.
+
+A writer holds its file's flock for as long as it has the file open, so that an append is one
+system call (each one more costs a busy worker's threads a hand-over of the GIL: docs/history.md).
+So no other process takes a file that is being written: its own process seals it (renames it
+`history-<token>-<ns><SUFFIX>` and closes it) when it replays, or when it is full; a dead
+writer's lock dies with it.
 
 A replayer claims a file by taking its flock and renaming it to `<writer>.<ns>.replaying`, and
 keeps the lock until it has deleted it (or put it back under a fresh `.spool` name). The lock
@@ -32,18 +38,28 @@ CLAIMED_SUFFIX = ".replaying"
 REJECTED_SUFFIX = ".rejected"
 # The "-<nanoseconds>" parts a spool file's name gains when it is sealed or put back.
 _TIMESTAMPS = re.compile(r"(-\d{16,})+$")
-# How long a claim waits for a writer's append to finish before leaving the file for next time.
-_CLAIM_TRIES = 50
 
 
 def spool_dir() -> Path:
     return Path(settings.HISTORY_SPOOL_DIR)
 
 
-# This process's writer: its token and open file (reset in a forked child, which writes its own).
+# This process's writer: its token, folder, path, and the file it has open (fd, size).
 _writer: dict = {}
 _lock = threading.Lock()
-os.register_at_fork(after_in_child=_writer.clear)
+
+
+def _forget_in_child() -> None:
+    """A forked child writes a file of its own; the parent's stays the parent's."""
+    global _lock
+    fd = _writer.get("fd")
+    _writer.clear()
+    _lock = threading.Lock()  # another thread may have held it at the fork
+    if fd is not None:
+        os.close(fd)  # the lock stays with the parent's descriptor
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def own_path() -> Path:
@@ -61,43 +77,61 @@ def append(rows: list[HistoryRow]) -> Path:
     payload = b"".join([encode_row(row) for row in rows])
     with _lock:
         path = own_path()
-        while True:
+        fd = _writer.get("fd")
+        if fd is None:
             fd = _open(path)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:  # a replayer claims it: renamed away now, or in a moment
-                if _size_if_named(fd, path) is None:
-                    _close()
-                else:
-                    time.sleep(0.0002)
-                continue
-            try:
-                size = _size_if_named(fd, path)
-                if size is None:  # a replayer renamed it away: write a new one
-                    _close()
-                    continue
-                data = payload if size else HEADER + payload
-                _write(fd, data)
-                if size + len(data) >= settings.HISTORY_SPOOL_FILE_MAX_BYTES:
-                    # Sealed: replay then works through files of bounded size.
-                    os.rename(path, path.with_name(f"{path.stem}-{time.time_ns()}{SUFFIX}"))
-                    _close()
-                return path
-            finally:
-                if _writer.get("fd") == fd:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+        data = payload if _writer["size"] else HEADER + payload
+        try:
+            _write(fd, data)
+        except OSError:
+            _seal(path)  # a torn line stays the file's last, where replay expects one
+            raise
+        _writer["size"] += len(data)
+        if _writer["size"] >= settings.HISTORY_SPOOL_FILE_MAX_BYTES:
+            _seal(path)  # replay then works through files of bounded size
+        return path
+
+
+def seal_own() -> None:
+    """Give this process's rows so far to replay: its file is sealed, the next append starts one."""
+    with _lock:
+        if _writer.get("size") and _writer.get("folder") == settings.HISTORY_SPOOL_DIR:
+            _seal(_writer["own"])
 
 
 def _open(path: Path) -> int:
-    fd = _writer.get("fd")
-    if fd is None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = _writer["fd"] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    return fd
+    """Open this process's file and take its lock, for as long as the file stays open."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a replayer claims a file left here earlier: renamed away in a moment
+            os.close(fd)
+            time.sleep(0.0002)
+            continue
+        except OSError:
+            os.close(fd)
+            raise
+        size = _size_if_named(fd, path)
+        if size is None:  # claimed between our open and our lock: write a new one
+            os.close(fd)
+            continue
+        _writer.update(fd=fd, size=size)
+        return fd
+
+
+def _seal(path: Path) -> None:
+    try:
+        os.rename(path, path.with_name(f"{path.stem}-{time.time_ns()}{SUFFIX}"))
+    except OSError:
+        pass  # left under its own name: replayed all the same once closed (its lock goes with it)
+    _close()
 
 
 def _close() -> None:
     fd = _writer.pop("fd", None)
+    _writer.pop("size", None)
     if fd is not None:
         os.close(fd)
 
@@ -163,11 +197,9 @@ def claim(path: Path) -> Claim | None:
         fd = os.open(path, os.O_RDWR)  # for writing too: NFS's flock emulation wants that
     except FileNotFoundError:
         return None
-    # A claimed file's lock is held by its replayer for as long as it lives: one try. A written
-    # file's is held by a writer for an append, over in microseconds: a few.
-    tries = 1 if path.name.endswith(CLAIMED_SUFFIX) else _CLAIM_TRIES
+    # A held lock is a live writer's (for as long as it writes the file) or a live replayer's.
     # Under the lock nobody else renames the file: if `path` still names it, it is ours.
-    if not _take_lock(fd, tries) or _size_if_named(fd, path) is None:
+    if not _take_lock(fd) or _size_if_named(fd, path) is None:
         os.close(fd)
         return None
     claimed = path.with_name(f"{_writer_part(path.name)}.{time.time_ns()}{CLAIMED_SUFFIX}")
@@ -176,15 +208,12 @@ def claim(path: Path) -> Claim | None:
     return Claim(path=claimed, fd=fd)
 
 
-def _take_lock(fd: int, tries: int) -> bool:
-    for attempt in range(tries):
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if attempt + 1 < tries:
-                time.sleep(0.0002)
-    return False
+def _take_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
 
 
 def _writer_part(name: str) -> str:

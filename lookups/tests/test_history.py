@@ -223,6 +223,7 @@ sys.stdin.read()  # holds the claim (and its lock) until killed
 
 def test_a_live_claimers_file_is_left_alone_and_a_dead_ones_replayed_at_once(city_database, spool_dir):
     history.record(make_rows(city_database))
+    spool.seal_own()  # as this process's replay would: then any process's replayer may claim it
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.test_settings",
@@ -342,31 +343,92 @@ def as_json_line_data(row: dict) -> dict:
     return json.loads(as_json_line(row))
 
 
-def test_a_file_claimed_away_while_it_is_written_loses_no_rows(city_database, spool_dir, settings):
-    """Replayers claim the writer's file between its appends (gunicorn's flusher thread does,
-    under the batch benchmark) and may put it back: the writer must neither fail (a 503 for a
-    recorded lookup) nor lose the rows, also when every append seals the file."""
-    settings.HISTORY_SPOOL_FILE_MAX_BYTES = 1
+def test_a_file_sealed_and_claimed_while_it_is_written_loses_no_rows(city_database, spool_dir, settings):
+    """This process's flusher seals the writer's file between appends, and replayers claim the
+    sealed files and may put them back: the writer must neither fail (a 503 for a recorded
+    lookup) nor lose the rows, also when every append seals the file itself."""
     rows = make_rows(city_database)
-    own_file = spool.own_path()
     done = threading.Event()
 
-    def claim_and_put_back():  # a replayer whose PostgreSQL is away
+    def seal_claim_and_put_back():  # a flusher whose PostgreSQL is away
         while not done.is_set():
-            claim = spool.claim(own_file)
-            if claim is not None:
-                claim.put_back()
+            spool.seal_own()
+            for path in spool.waiting_files():
+                claim = spool.claim(path)
+                if claim is not None:
+                    claim.put_back()
 
-    thief = threading.Thread(target=claim_and_put_back)
-    thief.start()
+    for max_bytes in (1, settings.HISTORY_SPOOL_FILE_MAX_BYTES):
+        settings.HISTORY_SPOOL_FILE_MAX_BYTES = max_bytes
+        done.clear()
+        thief = threading.Thread(target=seal_claim_and_put_back)
+        thief.start()
+        try:
+            for _ in range(300):
+                history.record([dict(row, uid=None) for row in rows])
+        finally:
+            done.set()
+            thief.join()
+        assert len(spool_lines(spool_dir)) == 900
+        assert history.replay().rows == 900
+
+
+WRITER = """
+import sys, django
+django.setup()
+from lookups.history import rows, spool
+spool.append([rows.new_row(query="from a live writer", channel="api", uid=rows.new_uid())])
+print(spool.own_path(), flush=True)
+sys.stdin.read()  # keeps writing the file (and holds its lock) until killed
+"""
+
+
+def test_a_live_writers_file_is_its_own_and_a_dead_ones_is_replayed_at_once(city_database, spool_dir):
+    """A writer holds its file's lock while it has it open, so that an append is one write():
+    another process's replay leaves the file alone, and takes it as soon as the writer dies."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "HISTORY_SPOOL_DIR": str(spool_dir),
+    }
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER], cwd=BASE_DIR, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
-        for _ in range(300):
-            history.record([dict(row, uid=None) for row in rows])
+        written = writer.stdout.readline().decode().strip()
+        assert written.endswith(".spool")
+        assert history.replay().rows == 0
+        assert os.path.exists(written)
     finally:
-        done.set()
-        thief.join()
-    assert len(spool_lines(spool_dir)) == 900
-    assert history.replay().rows == 900
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    assert history.replay().rows == 1  # at once: its lock died with it, its row did not
+    assert Lookup.objects.get().query == "from a live writer"
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_a_forked_child_writes_a_file_of_its_own_with_uids_of_its_own(city_database, spool_dir):
+    history.record(make_rows(city_database, count=1))
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its own file, and uids its parent will not draw
+        try:
+            os.close(read_end)
+            row = history.new_row(query="from the child", channel="api")
+            history.record([row])
+            os.write(write_end, f"{spool.own_path()}\n{row['uid']}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        child_path, child_uid = pipe.read().split("\n")
+    os.waitpid(pid, 0)
+    parent_row = history.new_row(query="from the parent", channel="api")
+    history.record([parent_row])
+    assert child_path != str(spool.own_path())
+    assert parent_row["uid"] != child_uid
+    assert history.replay().rows == 3
+    assert Lookup.objects.filter(query__startswith="from the").count() == 2
 
 
 def test_no_spool_and_no_postgresql_is_a_clear_503(client, city_database, spool_dir):

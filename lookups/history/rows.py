@@ -46,7 +46,7 @@ _UUID4_CLEAR = ~(0xC000 << 48 | 0xF000 << 64)
 _UUID4_SET = 0x8000 << 48 | 0x4000 << 64
 
 
-_uid_bits = random.Random()  # seeded from os.urandom
+_uid_bits = random.Random()  # noqa: S311 (seeded from os.urandom; unique, not secret)
 os.register_at_fork(after_in_child=_uid_bits.seed)
 
 

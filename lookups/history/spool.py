@@ -17,6 +17,7 @@ dies with its process, on any host sharing the volume's kernel: a claim whose lo
 belongs to a replayer that died, and is claimed again at once.
 """
 
+import contextlib
 import fcntl
 import os
 import re
@@ -122,10 +123,9 @@ def _open(path: Path) -> int:
 
 
 def _seal(path: Path) -> None:
-    try:
+    # If it cannot be renamed, it stays under its own name: replayed all the same once closed.
+    with contextlib.suppress(OSError):
         os.rename(path, path.with_name(f"{path.stem}-{time.time_ns()}{SUFFIX}"))
-    except OSError:
-        pass  # left under its own name: replayed all the same once closed (its lock goes with it)
     _close()
 
 

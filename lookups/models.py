@@ -84,7 +84,9 @@ class Lookup(models.Model):
     subdivisions = models.JSONField(default=list, blank=True, db_default=[])
     city = models.CharField(max_length=100, blank=True, default="")
     postal_code = models.CharField(max_length=20, blank=True, default="")
-    location = models.PointField(srid=4326, null=True, blank=True)
+    # No spatial index: nothing queries the history by place (the dashboard's map reads the
+    # per-day cells), and a GiST entry cost each stored row about a fifth of its PostgreSQL CPU.
+    location = models.PointField(srid=4326, null=True, blank=True, spatial_index=False)
     accuracy_radius = models.PositiveIntegerField(null=True, blank=True)
     time_zone = models.CharField(max_length=64, blank=True, default="")
     time_zone_source = models.CharField(max_length=16, choices=TimeZoneSource.choices, blank=True, default="")

@@ -216,7 +216,8 @@ class LookupAdmin(RefusesNul, admin.ModelAdmin):
         policy = REQUESTER_POLICY.get(settings.LOOKUP_REQUESTER_ADDRESS, "")
         if obj.requester is None:
             return f"— (requester addresses are {policy})"
-        return f"{obj.requester} (requester addresses are {policy})"
+        country = f" in {obj.requester_country}" if obj.requester_country else ""
+        return f"{obj.requester}{country} (requester addresses are {policy})"
 
     @admin.display(description="subdivisions")
     def subdivisions_shown(self, obj: Lookup) -> str:

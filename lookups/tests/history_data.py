@@ -33,6 +33,7 @@ def make_lookup(**overrides) -> Lookup:
         "time_zone": "Europe/London",
         "time_zone_source": "maxmind",
         "requester": "203.0.113.0",
+        "requester_country": "GB",
         "database_edition": "GeoLite2-City",
         "database_build_date": NOW - dt.timedelta(days=3),
     }

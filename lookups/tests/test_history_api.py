@@ -126,6 +126,7 @@ def test_a_row(staff, django_assert_max_num_queries):
                 "time_zone_source": "maxmind",
             },
             "requester": "203.0.113.0",
+            "requester_country": "GB",
             "database": {"edition": "GeoLite2-City", "build_date": "2026-11-17T12:00:00+00:00"},
         }
     ]
@@ -136,7 +137,16 @@ def test_a_failed_lookup_has_nulls_not_missing_keys(staff):
     row = staff.get(URL).json()["results"][0]
     assert row["outcome"] == "name_not_resolved"
     assert row["addresses"] == []
-    for key in ("ip_address", "network", "country", "subdivision", "city", "postal_code", "database"):
+    for key in (
+        "ip_address",
+        "network",
+        "country",
+        "subdivision",
+        "city",
+        "postal_code",
+        "requester_country",
+        "database",
+    ):
         assert row[key] is None, key
     assert row["location"] == {
         "latitude": None,
@@ -201,7 +211,9 @@ def test_csv(staff):
     assert rows[0]["country_code"] == "GB"
     assert rows[0]["subdivision_name"] == "England"
     assert rows[0]["longitude"] == "-0.0931"  # a number, not text made safe
+    assert rows[0]["requester_country"] == "GB"
     assert rows[1]["outcome"] == "name_not_resolved"
+    assert rows[1]["requester_country"] == ""
 
 
 def test_csv_columns_are_the_same_on_every_page(staff):
@@ -356,11 +368,12 @@ def test_every_subdivision_is_in_the_json_the_first_also_on_its_own(staff):
     assert rows[0]["subdivision"] == {"iso_code": "ENG", "name": "England"}
 
 
-def test_csv_has_every_subdivision_as_json_in_its_last_column(staff):
+def test_csv_has_every_subdivision_as_json_in_a_column_added_after_the_older_ones(staff):
     make_lookup(subdivisions=TWO_SUBDIVISIONS)
     make_failed_lookup(created_at=NOW - dt.timedelta(minutes=1))
     rows = csv_table(staff.get(URL, {"format": "csv"}))
-    assert selectors.HISTORY_CSV.columns[-1] == "subdivisions"
+    # Added last, in turn: a spreadsheet reading the older columns by place still finds them.
+    assert selectors.HISTORY_CSV.columns[-2:] == ("subdivisions", "requester_country")
     assert json.loads(rows[0]["subdivisions"]) == TWO_SUBDIVISIONS
     assert (rows[0]["subdivision_code"], rows[0]["subdivision_name"]) == ("ENG", "England")
     assert rows[1]["subdivisions"] == "[]"

@@ -248,6 +248,11 @@ class HistoryRowSerializer(serializers.Serializer):
     requester = serializers.IPAddressField(
         allow_null=True, help_text="Anonymised by default (IPv4 /24, IPv6 /48): LOOKUP_REQUESTER_ADDRESS."
     )
+    requester_country = serializers.CharField(
+        allow_null=True,
+        help_text="The requester's country (ISO 3166-1 alpha-2) in the GeoIP database of the lookup; "
+        "null when unknown, and for rows recorded before December 2026.",
+    )
     database = HistoryDatabaseSerializer(allow_null=True)
 
 

@@ -191,6 +191,7 @@ def history_row_as_dict(row: Lookup) -> dict:
             "time_zone_source": _empty_as_none(row.time_zone_source),
         },
         "requester": row.requester,
+        "requester_country": _empty_as_none(row.requester_country),
         "database": {
             "edition": row.database_edition,
             "build_date": row.database_build_date.isoformat() if row.database_build_date else None,
@@ -228,8 +229,10 @@ HISTORY_CSV_COLUMNS = (
     "requester",
     "database_edition",
     "database_build_date",
-    # Last, so that the columns before it keep their places: every subdivision, as JSON.
+    # Columns added later come last, so that the columns before them keep their places: every
+    # subdivision, as JSON, then the requester's country.
     "subdivisions",
+    "requester_country",
 )
 
 

@@ -295,8 +295,8 @@ def test_detail_without_coordinates_says_so(viewer_client):
 @pytest.mark.parametrize(
     ("mode", "remote", "shown", "policy"),
     [
-        ("anonymize", "81.2.69.77", "81.2.69.0", "IPv4 to its /24 network, IPv6 to its /48"),
-        ("full", "81.2.69.77", "81.2.69.77", "recorded whole"),
+        ("anonymize", "81.2.69.77", "81.2.69.0 in GB", "IPv4 to its /24 network, IPv6 to its /48"),
+        ("full", "81.2.69.77", "81.2.69.77 in GB", "recorded whole"),
         ("none", "81.2.69.77", "—", "not recorded"),
     ],
 )

@@ -32,7 +32,7 @@ from lookups.tests.geoip_data import (
     build_city_database,
     build_dbip_city_database,
 )
-from lookups.web import middleware_stacks
+from lookups.web import middleware_stacks, throttling
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -173,7 +173,8 @@ def _flush_history_first(execute, sql, params, many, context):
 @pytest.fixture(autouse=True)
 def _no_throttling(settings, request, tmp_path):
     """Rate limits off unless a test asks for them (marker: throttled); then counted in a file of
-    the test's own, so that no test inherits another's counts."""
+    the test's own, so that no test inherits another's counts, nor a storage failure."""
+    throttling.storage_cooldown.recovered()
     if request.node.get_closest_marker("throttled") is None:
         settings.API_THROTTLE_RATE = None
         settings.PAGE_THROTTLE_RATE = None

@@ -16,7 +16,6 @@ shares that way. Complete answers (ok, none, invalid) are kept RDNS_CACHE_TTL se
 
 import ipaddress
 import logging
-import math
 import time
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ import dns.reversename
 from django.conf import settings
 from django.core.cache import cache
 
+from lookups.cooldown import Cooldown
 from lookups.core import dns_limits
 from lookups.core.resolver import Resolver, default_resolver, normalise_name
 from lookups.errors import DNSBusy, InvalidQuery
@@ -119,17 +119,16 @@ def _host_name(record) -> str | None:
 
 # After the cache failed (Redis away or stalling), leave it alone for this long: each try could
 # wait its socket timeouts (settings.CACHE_REDIS_OPTIONS), on every reverse name.
-CACHE_RETRY_INTERVAL = 5.0
-_cache_state = {"failed_at": -math.inf}
+cache_cooldown = Cooldown(5.0)
 
 
 def _cache_usable() -> bool:
-    return time.monotonic() - _cache_state["failed_at"] >= CACHE_RETRY_INTERVAL
+    return not cache_cooldown.resting()
 
 
 def _cache_failed(what: str, exc: Exception) -> None:
-    _cache_state["failed_at"] = time.monotonic()
-    logger.warning("Reverse DNS cache %s (left alone for %ss): %s", what, CACHE_RETRY_INTERVAL, exc)
+    cache_cooldown.failed()
+    logger.warning("Reverse DNS cache %s (left alone for %ss): %s", what, cache_cooldown.seconds, exc)
 
 
 def _cached(address: str) -> ReverseName | None:
@@ -157,4 +156,4 @@ def _remember(address: str, answer: ReverseName) -> None:
 
 def forget_cache_failure() -> None:
     """Use the cache again at once (tests: each has a cache of its own)."""
-    _cache_state["failed_at"] = -math.inf
+    cache_cooldown.recovered()

@@ -5,27 +5,25 @@ For HISTORY_DB_RETRY_INTERVAL seconds after a failure nobody tries PostgreSQL fo
 reads the same state to answer at once.
 """
 
-import time
-
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+
+from lookups.cooldown import Cooldown
 
 # The errors that mean "PostgreSQL is not there" rather than "this row is wrong".
 UNREACHABLE_ERRORS = (OperationalError, InterfaceError)
 
-_down_until = 0.0
+cooldown = Cooldown(lambda: settings.HISTORY_DB_RETRY_INTERVAL)
 
 
 def database_recently_unreachable() -> bool:
     """True for HISTORY_DB_RETRY_INTERVAL seconds after PostgreSQL last failed to answer."""
-    return time.monotonic() < _down_until
+    return cooldown.resting()
 
 
 def mark_unreachable() -> None:
-    global _down_until
-    _down_until = time.monotonic() + settings.HISTORY_DB_RETRY_INTERVAL
+    cooldown.failed()
 
 
 def mark_reachable() -> None:
-    global _down_until
-    _down_until = 0.0
+    cooldown.recovered()

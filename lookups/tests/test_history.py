@@ -48,7 +48,7 @@ def spool_dir(history_spool):
 
 def postgresql_just_failed():
     """The state the flusher is in right after PostgreSQL failed to answer."""
-    breaker._down_until = time.monotonic() + 3600
+    breaker.mark_unreachable()
 
 
 def spool_lines(directory):

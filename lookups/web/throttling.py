@@ -27,6 +27,7 @@ from limits.errors import StorageError
 from limits.strategies import MovingWindowRateLimiter
 from rest_framework.throttling import BaseThrottle
 
+from lookups.cooldown import Cooldown
 from lookups.core.resolver import parse_query
 from lookups.errors import OVER_RATE_LIMIT_MESSAGE, BatchTooLarge, LookupFailed, Throttled
 from lookups.web.request_meta import client_address
@@ -40,9 +41,8 @@ _RATES = {API: "API_THROTTLE_RATE", PAGES: "PAGE_THROTTLE_RATE", WEBSERVICE: "WE
 # Where spend() leaves the headers for RateLimitHeadersMiddleware (a WSGI environ key of our own).
 RATE_LIMIT_HEADERS = "easygeoip.rate_limit_headers"
 
-# After the storage failed, leave it alone for this long (each try could wait STORAGE_TIMEOUT).
-STORAGE_RETRY_INTERVAL = 5.0
-_storage_failed_at = -math.inf
+# After the storage failed, leave it alone for 5 s (each try could wait STORAGE_TIMEOUT).
+storage_cooldown = Cooldown(5.0)
 
 
 # --- What a request costs, and who pays ---------------------------------------------------------
@@ -105,7 +105,6 @@ def spend(request, bucket: str, payer: str, *, cost: int = 1) -> None:
     `request` for the answer, whatever it turns out to be (RateLimitHeadersMiddleware sends them).
     Raises Throttled when fewer units are left, and BatchTooLarge when `cost` is more than the
     whole window allows."""
-    global _storage_failed_at  # one flag per process, like the history's breaker
     rate = getattr(settings, _RATES[bucket])
     if not rate:
         return
@@ -117,15 +116,15 @@ def spend(request, bucket: str, payer: str, *, cost: int = 1) -> None:
                 cost=cost, limit=item.amount, window=window, name_cost=settings.RATE_LIMIT_NAME_COST
             )
         )
-    if time.monotonic() - _storage_failed_at < STORAGE_RETRY_INTERVAL:
+    if storage_cooldown.resting():
         return
     try:
         moving_window = limiter()
         allowed = moving_window.hit(item, bucket, payer, cost=cost)
         reset_at, remaining = moving_window.get_window_stats(item, bucket, payer)
     except (StorageError, *DiskCacheStorage.ERRORS) as exc:  # the latter: opening its folder
-        _storage_failed_at = time.monotonic()
-        logger.warning("Rate limits are off for %ss: their storage failed: %s", STORAGE_RETRY_INTERVAL, exc)
+        storage_cooldown.failed()
+        logger.warning("Rate limits are off for %ss: their storage failed: %s", storage_cooldown.seconds, exc)
         return
     seconds = max(1, math.ceil(reset_at - time.time()))
     # request.META, which a DRF Request shares with the HttpRequest it wraps.

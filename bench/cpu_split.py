@@ -54,7 +54,6 @@ def main() -> None:
     env = environment(work, mmdb)
     db_dsn = env["DATABASE_URL"].replace("postgis://", "postgresql://")
     prepare_database(db_dsn.rsplit("/", 1)[0] + "/postgres", db_dsn, env)
-    env.update(BENCH_MMDB=str(mmdb), BENCH_DSN=db_dsn)
     addresses = realistic_db.sample_addresses(mmdb, 20_000)
     addresses_file = work / "addresses.txt"
     addresses_file.write_text("\n".join(addresses) + "\n")

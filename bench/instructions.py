@@ -41,6 +41,9 @@ def environment(work: Path, mmdb: Path) -> dict[str, str]:
         "DJANGO_SECURE_SSL_REDIRECT": "0",
         "DJANGO_STATIC_ROOT": str(work / "static"),
         "DATABASE_URL": f"{server}/{DB_NAME}",
+        # For bench/baseline_app.py, which the other tools serve beside the service.
+        "BENCH_MMDB": str(mmdb),
+        "BENCH_DSN": f"{server}/{DB_NAME}".replace("postgis://", "postgresql://"),
         "GEOIP_PATH": str(work / "geoip"),
         "GEOIP_CITY": "GeoLite2-City.mmdb",
         "API_THROTTLE_RATE": "",

@@ -5,7 +5,7 @@ hand it to another of the worker's threads, and back: the futex calls).
 
     .venv/bin/python bench/syscalls.py
 
-Needs strace (apt-get install strace) and the benchmark database (bench/run.py's, migrated).
+Needs strace (apt-get install strace); uses the benchmark database, easygeoip_bench, as bench/run.py does.
 """
 
 import argparse
@@ -20,7 +20,7 @@ sys.path.insert(0, str(BENCH_DIR.parent))
 
 from bench import realistic_db
 from bench.instructions import environment
-from bench.run import Gunicorn, run_wrk, warm_up
+from bench.run import Gunicorn, prepare_database, run_wrk, warm_up
 
 SERVED = {
     "baseline": ("bench.baseline_app:application", "/"),
@@ -64,8 +64,7 @@ def main() -> None:
     mmdb = realistic_db.build(args.networks)
     work = Path(tempfile.mkdtemp(prefix="easygeoip-syscalls-"))
     env = environment(work, mmdb)
-    env["BENCH_MMDB"] = str(mmdb)
-    env["BENCH_DSN"] = env["DATABASE_URL"].replace("postgis://", "postgresql://")
+    prepare_database(env["BENCH_DSN"].rsplit("/", 1)[0] + "/postgres", env["BENCH_DSN"], env)
     addresses = realistic_db.sample_addresses(mmdb, 5000)
     results = {name: count(app, prefix, env, work, addresses, args) for name, (app, prefix) in SERVED.items()}
     names = sorted({name for calls in results.values() for name in calls if calls[name] >= 0.05} - {"total"})

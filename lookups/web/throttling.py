@@ -142,10 +142,10 @@ def spend(request, bucket: str, payer: str, *, cost: int = 1) -> None:
 def spend_on_lookups(request, queries: Sequence[object], *, bucket: str, reverse_dns: bool = False) -> None:
     """Charge the caller for looking up `queries` (one, or a batch's); a reverse name asked for
     (?rdns=1) costs RATE_LIMIT_NAME_COST more: DNS work, as a name is."""
+    if not getattr(settings, _RATES[bucket]):
+        return  # no limit: not even the cost to work out
     if len(queries) > settings.LOOKUP_BATCH_MAX:
         return  # refused as batch_too_large before any lookup: it costs nothing
-    if not getattr(settings, _RATES[bucket]):
-        return  # no limit: no cost to work out (it parses every query) and no payer to name
     cost = lookups_cost(queries) + (settings.RATE_LIMIT_NAME_COST if reverse_dns else 0)
     spend(request, bucket, client_key(client_address(request)), cost=cost)
 

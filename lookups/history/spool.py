@@ -96,7 +96,7 @@ def append(rows: list[HistoryRow]) -> Path:
 def seal_own() -> None:
     """Give this process's rows so far to replay: its file is sealed, the next append starts one."""
     with _lock:
-        if _writer.get("size") and _writer.get("folder") == settings.HISTORY_SPOOL_DIR:
+        if _writer.get("size"):
             _seal(_writer["own"])
 
 

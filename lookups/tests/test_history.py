@@ -46,9 +46,19 @@ def spool_dir(history_spool):
     return history_spool
 
 
-def postgresql_just_failed():
-    """The state the flusher is in right after PostgreSQL failed to answer."""
+def postgresql_just_failed(settings):
+    """The state the flusher is in right after PostgreSQL failed to answer, for the whole test."""
+    settings.HISTORY_DB_RETRY_INTERVAL = 3600
     breaker.mark_unreachable()
+
+
+def process_env(spool_dir) -> dict[str, str]:
+    """The environment of another process writing or replaying this test's spool."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "HISTORY_SPOOL_DIR": str(spool_dir),
+    }
 
 
 def spool_lines(directory):
@@ -89,7 +99,7 @@ def test_without_write_behind_rows_are_stored_before_record_returns(city_databas
     """HISTORY_FLUSH_INTERVAL = 0: the same path (spool, replay, COPY), flushed in the caller's
     thread; while PostgreSQL is away the rows wait, and the next lookup brings them all in."""
     settings.HISTORY_FLUSH_INTERVAL = 0
-    postgresql_just_failed()
+    postgresql_just_failed(settings)
     history.record(make_rows(city_database, count=2))
     assert len(spool_lines(spool_dir)) == 2
     breaker.mark_reachable()
@@ -99,10 +109,10 @@ def test_without_write_behind_rows_are_stored_before_record_returns(city_databas
 
 
 def test_rows_are_spooled_while_postgresql_is_away_and_replayed_identically(
-    city_database, spool_dir, django_assert_num_queries
+    city_database, spool_dir, django_assert_num_queries, settings
 ):
     rows = make_rows(city_database)
-    postgresql_just_failed()
+    postgresql_just_failed(settings)
     with django_assert_num_queries(0):  # straight to disk: no connect timeout per request
         history.record(rows)
     assert Lookup.objects.count() == 0
@@ -197,11 +207,7 @@ def test_processes_never_share_a_spool_file_even_with_the_same_pid_and_host(city
         "assert os.getpid() == 1; "
         "spool.append([rows.new_row(query=f'from pid {os.getpid()}', channel='api', uid=rows.new_uid())])"
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.test_settings",
-        "HISTORY_SPOOL_DIR": str(spool_dir),
-    }
+    env = process_env(spool_dir)
     for _ in range(2):
         subprocess.run(
             ["unshare", "--pid", "--fork", sys.executable, "-c", script], cwd=BASE_DIR, env=env, check=True
@@ -224,11 +230,7 @@ sys.stdin.read()  # holds the claim (and its lock) until killed
 def test_a_live_claimers_file_is_left_alone_and_a_dead_ones_replayed_at_once(city_database, spool_dir):
     history.record(make_rows(city_database))
     spool.seal_own()  # as this process's replay would: then any process's replayer may claim it
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.test_settings",
-        "HISTORY_SPOOL_DIR": str(spool_dir),
-    }
+    env = process_env(spool_dir)
     claimer = subprocess.Popen(
         [sys.executable, "-c", CLAIMER], cwd=BASE_DIR, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
@@ -386,11 +388,7 @@ sys.stdin.read()  # keeps writing the file (and holds its lock) until killed
 def test_a_live_writers_file_is_its_own_and_a_dead_ones_is_replayed_at_once(city_database, spool_dir):
     """A writer holds its file's lock while it has it open, so that an append is one write():
     another process's replay leaves the file alone, and takes it as soon as the writer dies."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.test_settings",
-        "HISTORY_SPOOL_DIR": str(spool_dir),
-    }
+    env = process_env(spool_dir)
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER], cwd=BASE_DIR, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
@@ -431,10 +429,10 @@ def test_a_forked_child_writes_a_file_of_its_own_with_uids_of_its_own(city_datab
     assert Lookup.objects.filter(query__startswith="from the").count() == 2
 
 
-def test_no_spool_and_no_postgresql_is_a_clear_503(client, city_database, spool_dir):
+def test_no_spool_and_no_postgresql_is_a_clear_503(client, city_database, spool_dir, settings):
     spool_dir.parent.mkdir(exist_ok=True)
     spool_dir.write_text("a file where the folder should be")
-    postgresql_just_failed()
+    postgresql_just_failed(settings)
     response = client.get(f"/api/v1/lookup/{LONDON_IP}")
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response.json() == {
@@ -445,8 +443,10 @@ def test_no_spool_and_no_postgresql_is_a_clear_503(client, city_database, spool_
     assert health.json() == {"status": "unavailable", "reason": POSTGRESQL_DOWN_SPOOL_UNWRITABLE}
 
 
-def test_lookups_are_answered_and_spooled_while_postgresql_is_away(client, city_database, spool_dir):
-    postgresql_just_failed()
+def test_lookups_are_answered_and_spooled_while_postgresql_is_away(
+    client, city_database, spool_dir, settings
+):
+    postgresql_just_failed(settings)
     response = client.get(f"/api/v1/lookup/{LONDON_IP}")
     assert response.status_code == HTTPStatus.OK
     batch = client.post(

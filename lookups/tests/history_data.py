@@ -67,3 +67,10 @@ def make_user(username: str, *, staff: bool = False, superuser: bool = False, ca
 
 def ago(**delta) -> dt.datetime:
     return timezone.now() - dt.timedelta(**delta)
+
+
+def earlier_today() -> dt.datetime:
+    """A moment of today (UTC) already past, whatever the hour: halfway since midnight. (An hour
+    ago is yesterday for the first hour of a day, and the dashboard counts in UTC days.)"""
+    now = timezone.now().astimezone(dt.UTC)
+    return now - (now - now.replace(hour=0, minute=0, second=0, microsecond=0)) / 2

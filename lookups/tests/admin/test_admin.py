@@ -15,7 +15,7 @@ from lookups.admin.history_queries import HistoryQuerySet
 from lookups.admin.model_admins import NUL_IN_FILTER_MESSAGE
 from lookups.models import Lookup, UpdateRun
 from lookups.tests.geoip_data import LONDON_IP
-from lookups.tests.history_data import NOW, ago, make_failed_lookup, make_lookup, make_user
+from lookups.tests.history_data import NOW, ago, earlier_today, make_failed_lookup, make_lookup, make_user
 from lookups.web import credentials
 from lookups.web.history_filters import HISTORY_CSV
 
@@ -419,7 +419,7 @@ def test_dashboard(viewer_client, city_database, django_assert_max_num_queries):
 
 
 def test_dashboard_period_is_chosen_with_days(viewer_client, city_database):
-    make_lookup(created_at=ago(hours=1), location=Point(13.4, 52.52, srid=4326), requester_country="SE")
+    make_lookup(created_at=earlier_today(), location=Point(13.4, 52.52, srid=4326), requester_country="SE")
     make_lookup(created_at=ago(days=3), location=Point(-0.09, 51.51, srid=4326), requester_country="GB")
     make_lookup(created_at=ago(days=45), location=Point(2.35, 48.85, srid=4326), requester_country="FR")
     expected = {"1": (1, 1, 1), "7": (7, 2, 2), "30": (30, 2, 2), "90": (90, 3, 3)}

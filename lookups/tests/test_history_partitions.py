@@ -4,6 +4,7 @@ dashboard's counts follow rows in and out."""
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from io import StringIO
 
 import pytest
@@ -29,6 +30,14 @@ def today_at(days: int, hour: int) -> dt.datetime:
     """`days` after today (UTC), at `hour` o'clock."""
     day = timezone.now().astimezone(dt.UTC).date() + dt.timedelta(days=days)
     return dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
+
+
+def laid_out_day() -> Callable[[int, int], dt.datetime]:
+    """`days` after the day the partitions were laid out, at `hour` o'clock: the migration's
+    first partition ends the day after it. That day is today, unless the run crossed midnight
+    (UTC) since the migrations, when today's partitions are already the second day's."""
+    first_end = partitions.range_partitions()[0].end
+    return lambda days, hour: first_end + dt.timedelta(days=days - 1, hours=hour)
 
 
 def partition_of(lookup: Lookup) -> str:
@@ -89,16 +98,17 @@ def test_rows_land_in_their_days_partition_and_beyond_them_in_the_default_one():
 
 
 def test_retention_drops_whole_partitions_and_deletes_rows_only_in_the_boundary_one():
+    laid_out_day_at = laid_out_day()
     for days, hour in ((-30, 1), (1, 1), (2, 1), (3, 1), (4, 5), (4, 20), (5, 1)):
-        make_lookup(query=f"day{days}-{hour}", created_at=today_at(days, hour))
-    now = today_at(5, 12)  # the cutoff is today + 4 days at 12:00
+        make_lookup(query=f"day{days}-{hour}", created_at=laid_out_day_at(days, hour))
+    now = laid_out_day_at(5, 12)  # the cutoff is the fourth day at 12:00
 
     with CaptureQueriesContext(connection) as queries:
         result = purge_history(dt.timedelta(days=1), now=now, batch_size=100)
 
     assert result.dropped_partitions == (
         "lookups_lookup_initial",
-        *(partitions.day_partition_name(today_at(n, 0)) for n in (1, 2, 3)),
+        *(partitions.day_partition_name(laid_out_day_at(n, 0)) for n in (1, 2, 3)),
     )
     assert result.deleted == 5
     assert result.batches == 1
@@ -107,9 +117,9 @@ def test_retention_drops_whole_partitions_and_deletes_rows_only_in_the_boundary_
     ]
     assert len(deletes) == 1  # only the boundary day's early row went by DELETE
     assert sorted(Lookup.objects.values_list("query", flat=True)) == ["day4-20", "day5-1"]
-    assert day_counts() == {today_at(4, 0).date(): 1, today_at(5, 0).date(): 1}
+    assert day_counts() == {laid_out_day_at(4, 0).date(): 1, laid_out_day_at(5, 0).date(): 1}
     # The run created the days ahead of its `now`.
-    assert partitions.range_partitions()[-1].name == partitions.day_partition_name(today_at(12, 0))
+    assert partitions.range_partitions()[-1].name == partitions.day_partition_name(laid_out_day_at(12, 0))
 
 
 def test_counts_follow_rows_in_and_out_and_a_replayed_row_once(city_database, history_spool):

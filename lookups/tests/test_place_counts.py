@@ -20,7 +20,7 @@ from lookups.history.retention import purge_history
 from lookups.history.rows import COLUMNS, give_uids
 from lookups.models import Lookup, LookupDayCell, LookupDayRequester
 from lookups.tests.geoip_data import BERLIN_IP, LINKOPING_IP, LONDON_IP
-from lookups.tests.test_history_partitions import today_at
+from lookups.tests.test_history_partitions import laid_out_day, today_at
 
 pytestmark = pytest.mark.django_db
 
@@ -114,18 +114,21 @@ def test_a_spool_file_from_before_requester_country_still_replays(history_spool)
 
 
 def test_retention_takes_the_dropped_days_cells_and_requesters_with_them():
+    laid_out_day_at = laid_out_day()
     for days, hour in ((-30, 1), (1, 1), (4, 5), (4, 20), (5, 1)):
         Lookup.objects.create(
             query=f"day{days}-{hour}",
             channel="api",
-            created_at=today_at(days, hour),
+            created_at=laid_out_day_at(days, hour),
             location=f"SRID=4326;POINT({days} 10)",
             requester_country="FR",
         )
-    result = purge_history(dt.timedelta(days=1), now=today_at(5, 12), batch_size=100)  # cutoff: day 4, 12:00
+    result = purge_history(
+        dt.timedelta(days=1), now=laid_out_day_at(5, 12), batch_size=100
+    )  # cutoff: day 4, 12:00
     assert len(result.dropped_partitions) == 4  # the first partition and days 1 to 3
 
-    day4, day5 = today_at(4, 0).date(), today_at(5, 0).date()
+    day4, day5 = laid_out_day_at(4, 0).date(), laid_out_day_at(5, 0).date()
     # Whole partitions' days are gone; the boundary day's early row went by DELETE (the trigger).
     assert cells() == {(day4, 10, 4): (1, 10.0, 4.0), (day5, 10, 5): (1, 10.0, 5.0)}
     assert requesters() == {(day4, "FR"): 1, (day5, "FR"): 1}

@@ -141,16 +141,20 @@ def test_the_mounted_checkout_reloads_on_an_edit_and_lookups_reach_the_history(d
     wait_for(lambda: len(dev.rows(LONDON_IP)) == 2, timeout=30, what="the second lookup was not recorded")
 
 
-def health_view_breakpoint(checkout: Path) -> tuple[str, int]:
-    """The container's path of the module defining the `health` view, and its first statement's line."""
-    for path in sorted((checkout / "lookups").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.FunctionDef) and node.name == "health":
-                body = node.body
-                if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-                    body = body[1:]  # the docstring
-                return f"/app/{path.relative_to(checkout)}", body[0].lineno
-    raise AssertionError("no health view found")
+# The editor's breakpoint: in the lookup API's view, which only the test asks. The image's
+# HEALTHCHECK asks /health every 30 s, and a breakpoint there could stop its request instead.
+BREAKPOINT_MODULE, BREAKPOINT_VIEW = Path("lookups/web/api_lookup.py"), "lookup"
+
+
+def view_breakpoint(checkout: Path) -> tuple[str, int]:
+    """The container's path of the breakpoint's module, and its view's first statement's line."""
+    for node in ast.walk(ast.parse((checkout / BREAKPOINT_MODULE).read_text())):
+        if isinstance(node, ast.FunctionDef) and node.name == BREAKPOINT_VIEW:
+            body = node.body
+            if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]  # the docstring
+            return f"/app/{BREAKPOINT_MODULE}", body[0].lineno
+    raise AssertionError(f"no {BREAKPOINT_VIEW} view in {BREAKPOINT_MODULE}")
 
 
 def connect(port: int, diagnose) -> DebugSession:
@@ -167,7 +171,7 @@ def connect(port: int, diagnose) -> DebugSession:
 def test_an_editor_attaches_to_debugpy_in_the_container_and_stops_at_a_breakpoint(dev):
     dev.start(debugpy=True)
     logs = lambda: dev.project.logs("app")  # noqa: E731 (a diagnosis, passed around)
-    path, line = health_view_breakpoint(dev.project.directory)
+    path, line = view_breakpoint(dev.project.directory)
     sessions: list[DebugSession] = []
     try:
         parent = connect(dev.ports["debug"], logs)
@@ -188,21 +192,25 @@ def test_an_editor_attaches_to_debugpy_in_the_container_and_stops_at_a_breakpoin
             diagnose=logs,
         )
 
-        answers: list[int] = []
-        request = threading.Thread(target=lambda: answers.append(dev.get("/health", timeout=90)[0]))
+        answers: list[tuple[int, bytes]] = []
+        request = threading.Thread(
+            target=lambda: answers.append(dev.get(f"/api/v1/lookup/{LONDON_IP}", timeout=90))
+        )
         request.start()
         stopped = child.wait_for("event", "stopped")["body"]
         assert stopped["reason"] == "breakpoint"
         frame = child.request("stackTrace", {"threadId": stopped["threadId"], "levels": 1})["body"][
             "stackFrames"
         ][0]
-        assert frame["name"] == "health"
+        assert frame["name"] == BREAKPOINT_VIEW
         assert (frame["source"]["path"], frame["line"]) == (path, line)
         time.sleep(0.5)
         assert answers == []  # held at the breakpoint
         child.request("continue", {"threadId": stopped["threadId"]})
         request.join(timeout=60)
-        assert answers == [200]
+        [(status, body)] = answers
+        assert status == 200, body
+        assert json.loads(body)["city"]["name"] == "London"
     finally:
         for session in sessions:
             session.close()

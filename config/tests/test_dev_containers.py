@@ -206,8 +206,12 @@ def test_an_editor_attaches_to_debugpy_in_the_container_and_stops_at_a_breakpoin
         assert (frame["source"]["path"], frame["line"]) == (path, line)
         time.sleep(0.5)
         assert answers == []  # held at the breakpoint
-        child.request("continue", {"threadId": stopped["threadId"]})
+        try:
+            child.request("continue", {"threadId": stopped["threadId"]})
+        except TimeoutError:
+            pytest.fail(f"debugpy did not answer 'continue'; events: {child.pending}; app: {logs()[-3000:]}")
         request.join(timeout=60)
+        assert answers, f"the request was not answered after 'continue'; events: {child.pending}"
         [(status, body)] = answers
         assert status == 200, body
         assert json.loads(body)["city"]["name"] == "London"

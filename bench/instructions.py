@@ -8,6 +8,7 @@ calls around: it measures Django's handler, the middleware, the view and the pip
 
     .venv/bin/python bench/instructions.py            # GET /api/v1/lookup/<address>
     .venv/bin/python bench/instructions.py --path /lookup/ --requests 500
+    .venv/bin/python bench/instructions.py --profile  # where the time goes instead (cProfile)
 
 Needs valgrind (apt-get install valgrind) and the benchmark database (bench/run.py's, migrated).
 """
@@ -52,6 +53,36 @@ def environment(work: Path, mmdb: Path) -> dict[str, str]:
     }
 
 
+def _environ(path: str, query: str) -> dict:
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path + query,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "8000",
+        "HTTP_HOST": "localhost:8000",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_ACCEPT": "*/*",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+    }
+
+
+def _start_response(path: str):
+    def start_response(status, headers, exc_info=None):
+        if not status.startswith("200"):
+            raise SystemExit(f"{path}: {status}")
+
+    return start_response
+
+
+def _send(application, path: str, addresses: list[str], count: int) -> None:
+    for index in range(count):
+        b"".join(application(_environ(path, addresses[index % len(addresses)]), _start_response(path)))
+
+
 def serve(path: str, addresses: list[str], requests: int, signals: Path) -> None:
     """In the measured process: warm up, then run `requests` lookups between two signal files."""
     import django
@@ -59,29 +90,8 @@ def serve(path: str, addresses: list[str], requests: int, signals: Path) -> None
     django.setup()
     from config.wsgi import application
 
-    def environ(query: str) -> dict:
-        return {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": path + query,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "localhost",
-            "SERVER_PORT": "8000",
-            "HTTP_HOST": "localhost:8000",
-            "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_ACCEPT": "*/*",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(b""),
-            "wsgi.errors": sys.stderr,
-        }
-
-    def start_response(status, headers, exc_info=None):
-        if not status.startswith("200"):
-            raise SystemExit(f"{path}: {status}")
-
     def run(count: int) -> None:
-        for index in range(count):
-            b"".join(application(environ(addresses[index % len(addresses)]), start_response))
+        _send(application, path, addresses, count)
 
     run(300)  # imports, caches, the flusher thread started
     (signals / "ready").touch()
@@ -91,6 +101,26 @@ def serve(path: str, addresses: list[str], requests: int, signals: Path) -> None
     (signals / "done").touch()
     while not (signals / "stop").exists():
         time.sleep(0.05)
+
+
+def profile(path: str, addresses: list[str], requests: int) -> None:
+    """The same requests under cProfile, in this process: which functions the time goes to
+    (the profiler inflates small calls: read shares, not times)."""
+    import cProfile
+    import pstats
+
+    import django
+
+    django.setup()
+    from config.wsgi import application
+
+    def run(count: int) -> None:
+        _send(application, path, addresses, count)
+
+    run(300)
+    profiler = cProfile.Profile()
+    profiler.runcall(run, requests)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(50)
 
 
 def _instrumentation(state: str, pid: int) -> None:
@@ -145,6 +175,7 @@ def main() -> None:
     parser.add_argument("--path", default="/api/v1/lookup/", help="what the address is appended to")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--networks", type=int, default=20_000, help="networks in the generated database")
+    parser.add_argument("--profile", action="store_true", help="profile with cProfile instead of counting")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--signals", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -163,6 +194,10 @@ def main() -> None:
     )
     addresses_file = work / "addresses.txt"
     addresses_file.write_text("\n".join(realistic_db.sample_addresses(mmdb, 2000)) + "\n")
+    if args.profile:
+        os.environ.update(env)
+        profile(args.path, addresses_file.read_text().split(), args.requests)
+        return
     signals = work / "signals"
     signals.mkdir()
     total = measure(env, args, addresses_file, signals)

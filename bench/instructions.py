@@ -70,17 +70,15 @@ def _environ(path: str, query: str) -> dict:
     }
 
 
-def _start_response(path: str):
+def _send(application, path: str, addresses: list[str], count: int) -> None:
+    """`count` lookups of the addresses in turn, each answered 200 or the run stops."""
+
     def start_response(status, headers, exc_info=None):
         if not status.startswith("200"):
             raise SystemExit(f"{path}: {status}")
 
-    return start_response
-
-
-def _send(application, path: str, addresses: list[str], count: int) -> None:
     for index in range(count):
-        b"".join(application(_environ(path, addresses[index % len(addresses)]), _start_response(path)))
+        b"".join(application(_environ(path, addresses[index % len(addresses)]), start_response))
 
 
 def serve(path: str, addresses: list[str], requests: int, signals: Path) -> None:
@@ -90,14 +88,11 @@ def serve(path: str, addresses: list[str], requests: int, signals: Path) -> None
     django.setup()
     from config.wsgi import application
 
-    def run(count: int) -> None:
-        _send(application, path, addresses, count)
-
-    run(300)  # imports, caches, the flusher thread started
+    _send(application, path, addresses, 300)  # imports, caches, the flusher thread started
     (signals / "ready").touch()
     while not (signals / "go").exists():
         time.sleep(0.05)
-    run(requests)
+    _send(application, path, addresses, requests)
     (signals / "done").touch()
     while not (signals / "stop").exists():
         time.sleep(0.05)
@@ -114,12 +109,9 @@ def profile(path: str, addresses: list[str], requests: int) -> None:
     django.setup()
     from config.wsgi import application
 
-    def run(count: int) -> None:
-        _send(application, path, addresses, count)
-
-    run(300)
+    _send(application, path, addresses, 300)
     profiler = cProfile.Profile()
-    profiler.runcall(run, requests)
+    profiler.runcall(_send, application, path, addresses, requests)
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(50)
 
 

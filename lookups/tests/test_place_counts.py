@@ -123,9 +123,8 @@ def test_retention_takes_the_dropped_days_cells_and_requesters_with_them():
             location=f"SRID=4326;POINT({days} 10)",
             requester_country="FR",
         )
-    result = purge_history(
-        dt.timedelta(days=1), now=laid_out_day_at(5, 12), batch_size=100
-    )  # cutoff: day 4, 12:00
+    # The cutoff: day 4, 12:00.
+    result = purge_history(dt.timedelta(days=1), now=laid_out_day_at(5, 12), batch_size=100)
     assert len(result.dropped_partitions) == 4  # the first partition and days 1 to 3
 
     day4, day5 = laid_out_day_at(4, 0).date(), laid_out_day_at(5, 0).date()
